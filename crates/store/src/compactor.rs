@@ -115,20 +115,35 @@ mod tests {
             max_revisions: 50,
         });
         let a = store.create("/a", Bytes::from("1"), None).await.unwrap();
-        assert_eq!(c.run_once(&store).await.unwrap(), None, "nothing is old enough yet");
+        assert_eq!(
+            c.run_once(&store).await.unwrap(),
+            None,
+            "nothing is old enough yet"
+        );
 
         tokio::time::advance(Duration::from_secs(11)).await;
         store
             .update("/a", Bytes::from("2"), a.mod_revision, None)
             .await
             .unwrap();
-        assert_eq!(c.run_once(&store).await.unwrap(), Some(1), "the revision seen 10 s ago");
+        assert_eq!(
+            c.run_once(&store).await.unwrap(),
+            Some(1),
+            "the revision seen 10 s ago"
+        );
 
         for i in 0..60 {
-            store.create(&format!("/k{i}"), Bytes::new(), None).await.unwrap();
+            store
+                .create(&format!("/k{i}"), Bytes::new(), None)
+                .await
+                .unwrap();
         }
         let current = store.current_revision().await.unwrap();
-        assert_eq!(c.run_once(&store).await.unwrap(), Some(current - 50), "capped by count");
+        assert_eq!(
+            c.run_once(&store).await.unwrap(),
+            Some(current - 50),
+            "capped by count"
+        );
         let all = store.range(RangeRequest::prefix("/")).await.unwrap();
         assert_eq!(all.kvs.len(), 61, "compaction never drops live keys");
     }

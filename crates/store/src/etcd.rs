@@ -132,7 +132,11 @@ impl EtcdStore {
             .unwrap_or(i64::MAX)
             .max(1);
         let reuse = lease_reuse(ttl);
-        if let Some(l) = self.leases.lock().unwrap_or_else(|p| p.into_inner()).get(&secs)
+        if let Some(l) = self
+            .leases
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&secs)
             && l.granted.elapsed() <= reuse
         {
             return Ok(l.id);
@@ -212,7 +216,11 @@ impl Store for EtcdStore {
     async fn create(&self, key: &str, value: Bytes, ttl: Option<Duration>) -> Result<KeyValue> {
         check_value(key, &value)?;
         let full = self.full(key);
-        let put = TxnOp::put(full.clone(), value.to_vec(), Some(self.put_options(ttl).await?));
+        let put = TxnOp::put(
+            full.clone(),
+            value.to_vec(),
+            Some(self.put_options(ttl).await?),
+        );
         let when = Compare::create_revision(full.clone(), CompareOp::Equal, 0);
         match self.txn(&full, when, put).await? {
             Ok((revision, _)) => Ok(KeyValue {
@@ -241,7 +249,11 @@ impl Store for EtcdStore {
     ) -> Result<KeyValue> {
         check_value(key, &value)?;
         let full = self.full(key);
-        let put = TxnOp::put(full.clone(), value.to_vec(), Some(self.put_options(ttl).await?));
+        let put = TxnOp::put(
+            full.clone(),
+            value.to_vec(),
+            Some(self.put_options(ttl).await?),
+        );
         let when = Compare::mod_revision(full.clone(), CompareOp::Equal, expected);
         match self.txn(&full, when, put).await? {
             Ok((revision, ops)) => Ok(KeyValue {
@@ -357,7 +369,12 @@ impl Store for EtcdStore {
 
     async fn compact(&self, revision: Revision) -> Result<()> {
         let options = CompactionOptions::new().with_physical();
-        match self.client.kv_client().compact(revision, Some(options)).await {
+        match self
+            .client
+            .kv_client()
+            .compact(revision, Some(options))
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => Err(self.read_error(e, revision).await),
         }
@@ -367,7 +384,12 @@ impl Store for EtcdStore {
         // etcd has no call for it, but a watch from revision 1 is cancelled with it at once
         // when history has been compacted; a read at revision 1 tells whether it has.
         let probe = GetOptions::new().with_revision(1).with_count_only();
-        match self.client.kv_client().get(self.full(""), Some(probe)).await {
+        match self
+            .client
+            .kv_client()
+            .get(self.full(""), Some(probe))
+            .await
+        {
             Ok(_) => return Ok(0),
             Err(e) if e.to_string().contains(COMPACTED) => {}
             Err(e) => return Err(e.into()),

@@ -102,7 +102,11 @@ impl Hub {
             let mut w = self.window.write().unwrap_or_else(|p| p.into_inner());
             let mut expected = self.head() + 1;
             for e in events {
-                debug_assert_eq!(e.revision(), expected, "published revisions must be consecutive");
+                debug_assert_eq!(
+                    e.revision(),
+                    expected,
+                    "published revisions must be consecutive"
+                );
                 expected += 1;
                 w.bytes += event_size(&e);
                 w.events.push_back(e);
@@ -146,7 +150,11 @@ impl Hub {
     }
 
     /// Starts a watcher task for `request` and returns its stream.
-    pub fn watch(self: &Arc<Self>, history: Arc<dyn History>, request: WatchRequest) -> Result<Watch> {
+    pub fn watch(
+        self: &Arc<Self>,
+        history: Arc<dyn History>,
+        request: WatchRequest,
+    ) -> Result<Watch> {
         let after = request.after.unwrap_or_else(|| self.head());
         let (tx, stream) = Watch::channel();
         let compacted = self.compacted();

@@ -146,6 +146,16 @@ pub struct WatchRequest {
     pub progress_interval: Option<Duration>,
 }
 
+impl WatchRequest {
+    /// Watches the keys under `prefix` from now on.
+    pub fn prefix(prefix: impl Into<String>) -> Self {
+        Self {
+            prefix: prefix.into(),
+            ..Self::default()
+        }
+    }
+}
+
 /// A stream of changes. Dropping it cancels the watch. After an error the stream ends; a watch
 /// from a compacted revision yields [`Error::Compacted`] as its first item.
 #[derive(Debug)]
@@ -210,8 +220,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Watches the keys under a prefix from a revision.
     async fn watch(&self, request: WatchRequest) -> Result<Watch>;
 
-    /// Forgets the history before `revision`: reads and watches before it fail with
-    /// [`Error::Compacted`]; the state at `revision` and after is kept in full.
+    /// Forgets the history before `revision`: reads before it and watches from before it fail
+    /// with [`Error::Compacted`]; the state at `revision` and every change after it are kept.
     async fn compact(&self, revision: Revision) -> Result<()>;
 
     /// The revision of the latest compaction (0 if none).
@@ -266,6 +276,9 @@ mod tests {
         assert!(check_value("k", &vec![0; MAX_VALUE_SIZE]).is_ok());
         let err = check_value("k", &vec![0; MAX_VALUE_SIZE + 1]).unwrap_err();
         assert!(matches!(err, Error::ValueTooLarge { size, .. } if size == MAX_VALUE_SIZE + 1));
-        assert!(matches!(check_value("", b"v"), Err(Error::InvalidKey { .. })));
+        assert!(matches!(
+            check_value("", b"v"),
+            Err(Error::InvalidKey { .. })
+        ));
     }
 }

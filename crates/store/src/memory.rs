@@ -246,7 +246,9 @@ impl Store for MemoryStore {
     ) -> Result<KeyValue> {
         check_value(key, &value)?;
         self.write(|s| {
-            let current = s.live(key).ok_or_else(|| Error::NotFound { key: key.into() })?;
+            let current = s
+                .live(key)
+                .ok_or_else(|| Error::NotFound { key: key.into() })?;
             if current.mod_revision != expected {
                 return Err(Error::Conflict {
                     expected,
@@ -261,7 +263,9 @@ impl Store for MemoryStore {
 
     async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<(KeyValue, Revision)> {
         self.write(|s| {
-            let current = s.live(key).ok_or_else(|| Error::NotFound { key: key.into() })?;
+            let current = s
+                .live(key)
+                .ok_or_else(|| Error::NotFound { key: key.into() })?;
             if let Some(expected) = expected.filter(|e| *e != current.mod_revision) {
                 return Err(Error::Conflict {
                     expected,
@@ -286,7 +290,9 @@ impl Store for MemoryStore {
         let s = self.shared.lock();
         let revision = s.check_read_revision(request.revision)?;
         let lower = match &request.start_after {
-            Some(after) if after.as_str() >= request.prefix.as_str() => Bound::Excluded(after.clone()),
+            Some(after) if after.as_str() >= request.prefix.as_str() => {
+                Bound::Excluded(after.clone())
+            }
             _ => Bound::Included(request.prefix.clone()),
         };
         let limit = request.limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
@@ -324,7 +330,13 @@ impl Store for MemoryStore {
             let keep_from = versions
                 .iter()
                 .rposition(|v| v.revision <= revision)
-                .map_or(0, |i| if versions[i].value.is_some() { i } else { i + 1 });
+                .map_or(0, |i| {
+                    if versions[i].value.is_some() {
+                        i
+                    } else {
+                        i + 1
+                    }
+                });
             versions.drain(..keep_from);
         }
         s.versions.retain(|_, v| !v.is_empty());

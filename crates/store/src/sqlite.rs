@@ -248,8 +248,8 @@ fn unix_millis(t: SystemTime) -> i64 {
 }
 
 fn read_meta(conn: &Connection) -> rusqlite::Result<(Revision, Revision)> {
-    let mut stmt =
-        conn.prepare_cached("SELECT name, value FROM meta WHERE name IN ('revision', 'compacted')")?;
+    let mut stmt = conn
+        .prepare_cached("SELECT name, value FROM meta WHERE name IN ('revision', 'compacted')")?;
     let mut revision = 0;
     let mut compacted = 0;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
@@ -418,7 +418,15 @@ fn apply(tx: &Connection, op: &Op, b: &mut Batch) -> rusqlite::Result<Result<Don
                 }));
             }
             let create = current.create_revision;
-            write(tx, b, key, Some(value), create, Some(current), expires(*ttl))
+            write(
+                tx,
+                b,
+                key,
+                Some(value),
+                create,
+                Some(current),
+                expires(*ttl),
+            )
         }
         Op::Delete { key, expected } => {
             let Some(current) = live(tx, key)? else {
@@ -515,7 +523,9 @@ fn write(
             (event, Done::Written(kv))
         }
         None => {
-            let deleted = prev.clone().expect("a delete always has a previous version");
+            let deleted = prev
+                .clone()
+                .expect("a delete always has a previous version");
             let event = Event {
                 kind: EventKind::Delete,
                 kv: KeyValue {
@@ -721,7 +731,11 @@ impl Store for SqliteStore {
                          WHERE key = ?1 AND rev <= ?2 ORDER BY rev DESC LIMIT 1",
                     )?
                     .query_row(params![key.as_bytes(), at], |r| {
-                        Ok(if r.get::<_, bool>(4)? { None } else { Some(read_kv(r)?) })
+                        Ok(if r.get::<_, bool>(4)? {
+                            None
+                        } else {
+                            Some(read_kv(r)?)
+                        })
                     })
                     .optional()?
                     .flatten()

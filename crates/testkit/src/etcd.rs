@@ -38,7 +38,9 @@ impl Etcd {
 
     /// Starts etcd with its data dir under `parent` (to compare with a store on the same disk).
     pub fn start_in(parent: &Path) -> Result<Self, EtcdError> {
-        let dir = tempfile::Builder::new().prefix("barge-etcd-").tempdir_in(parent)?;
+        let dir = tempfile::Builder::new()
+            .prefix("barge-etcd-")
+            .tempdir_in(parent)?;
         let client = free_port()?;
         let peer = free_port()?;
         let client_url = format!("http://127.0.0.1:{client}");
