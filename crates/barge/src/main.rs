@@ -1,1 +1,86 @@
-fn main() {}
+//! `barge`: Kubernetes in one small binary. This crate is wiring only: it parses the command
+//! line and hands each subcommand to the crate that implements it (see ARCHITECTURE.md).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+/// The Kubernetes version Barge serves (`/version`, OpenAPI and types agree on it).
+const KUBERNETES_VERSION: &str = "v1.32.0";
+
+#[derive(Debug, Parser)]
+#[command(name = "barge", version, about = "Kubernetes in one small binary")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the version of Barge and of the Kubernetes API it serves.
+    Version,
+    /// Measure a part of Barge against its reference, side by side.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Debug, Subcommand)]
+enum Bench {
+    /// The SQLite store against a real etcd (started for the run; needs etcd-server).
+    Store(StoreBench),
+}
+
+#[derive(Debug, Args)]
+struct StoreBench {
+    /// Where both stores keep their data during the run.
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+    /// Sequential creates.
+    #[arg(long, default_value_t = 2000)]
+    sequential: usize,
+    /// Concurrent writers.
+    #[arg(long, default_value_t = 64)]
+    writers: usize,
+    /// Watchers in the fan-out run.
+    #[arg(long, default_value_t = 1000)]
+    watchers: usize,
+    /// Value size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    value_size: usize,
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BARGE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match cli.command {
+        Command::Version => {
+            println!("barge v{}", env!("CARGO_PKG_VERSION"));
+            println!("kubernetes {KUBERNETES_VERSION}");
+            Ok(())
+        }
+        Command::Bench(Bench::Store(b)) => {
+            let options = barge_bench::store::Options {
+                dir: b.dir,
+                sequential: b.sequential,
+                writers: b.writers,
+                watchers: b.watchers,
+                value_size: b.value_size,
+                ..Default::default()
+            };
+            runtime()?.block_on(barge_bench::store::run(options))
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

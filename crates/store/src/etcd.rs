@@ -89,6 +89,13 @@ impl EtcdStore {
         format!("{}{key}", self.prefix).into_bytes()
     }
 
+    /// The first key of a prefix range. etcd rejects the empty key, and "\0" is the smallest
+    /// key it accepts.
+    fn range_start(&self, prefix: &str) -> Vec<u8> {
+        let start = self.full(prefix);
+        if start.is_empty() { vec![0] } else { start }
+    }
+
     fn kv(&self, kv: &etcd_client::KeyValue) -> Result<KeyValue> {
         let key = std::str::from_utf8(kv.key())
             .ok()
@@ -208,7 +215,7 @@ impl Store for EtcdStore {
         let response = self
             .client
             .kv_client()
-            .get(self.full(""), Some(options))
+            .get(self.range_start(""), Some(options))
             .await?;
         Ok(response.header().map_or(0, |h| h.revision()))
     }
@@ -312,7 +319,7 @@ impl Store for EtcdStore {
     }
 
     async fn range(&self, request: RangeRequest) -> Result<RangeResponse> {
-        let mut start = self.full(&request.prefix);
+        let mut start = self.range_start(&request.prefix);
         if let Some(after) = &request.start_after {
             let mut next = self.full(after);
             next.push(0);
@@ -344,7 +351,7 @@ impl Store for EtcdStore {
     }
 
     async fn watch(&self, request: WatchRequest) -> Result<Watch> {
-        let prefix = self.full(&request.prefix);
+        let prefix = self.range_start(&request.prefix);
         let end = prefix_end(&format!("{}{}", self.prefix, request.prefix));
         let options = WatchOptions::new()
             .with_range(end)
@@ -387,7 +394,7 @@ impl Store for EtcdStore {
         match self
             .client
             .kv_client()
-            .get(self.full(""), Some(probe))
+            .get(self.range_start(""), Some(probe))
             .await
         {
             Ok(_) => return Ok(0),

@@ -100,14 +100,12 @@ impl Hub {
         };
         {
             let mut w = self.window.write().unwrap_or_else(|p| p.into_inner());
-            let mut expected = self.head() + 1;
-            for e in events {
+            for (expected, e) in (self.head() + 1..).zip(events) {
                 debug_assert_eq!(
                     e.revision(),
                     expected,
                     "published revisions must be consecutive"
                 );
-                expected += 1;
                 w.bytes += event_size(&e);
                 w.events.push_back(e);
             }
@@ -123,7 +121,7 @@ impl Hub {
 
     /// The matching events in `(after, upto]` from the window, or `None` if the window no
     /// longer reaches back to `after + 1`.
-    fn from_window(
+    fn window_events(
         &self,
         prefix: &str,
         after: Revision,
@@ -195,7 +193,7 @@ impl Watcher {
         loop {
             let head = *head_rx.borrow_and_update();
             while self.last < head {
-                let step = match self.hub.from_window(&self.prefix, self.last, head) {
+                let step = match self.hub.window_events(&self.prefix, self.last, head) {
                     Some(step) => Ok(step),
                     None => {
                         self.history
