@@ -20,7 +20,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::hub::{History, Hub, WindowLimits};
 use crate::{
@@ -61,7 +61,7 @@ pub struct SqliteOptions {
     pub path: PathBuf,
     /// The most writes committed in one transaction.
     pub max_batch: usize,
-    /// Idle read connections kept open.
+    /// Read connections (reads beyond this many wait for one).
     pub read_connections: usize,
     /// How often keys with a TTL are checked for expiry.
     pub expiry_interval: Duration,
@@ -153,7 +153,7 @@ impl SqliteStore {
         let readers = Readers {
             path: options.path.as_path().into(),
             idle: Arc::default(),
-            max_idle: options.read_connections,
+            permits: Arc::new(Semaphore::new(options.read_connections.max(1))),
         };
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -543,12 +543,13 @@ fn write(
     Ok(Ok(done))
 }
 
-/// A pool of read-only connections; reads run on Tokio's blocking threads.
+/// A pool of read-only connections; reads run on Tokio's blocking threads, at most one per
+/// connection at a time (opening a connection costs far more than waiting for one).
 #[derive(Clone, Debug)]
 struct Readers {
     path: Arc<Path>,
     idle: Arc<Mutex<Vec<Connection>>>,
-    max_idle: usize,
+    permits: Arc<Semaphore>,
 }
 
 impl Readers {
@@ -567,7 +568,14 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let this = self.clone();
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::closed("sqlite"))?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let conn = this.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let conn = match conn {
                 Some(c) => c,
@@ -578,10 +586,10 @@ impl Readers {
             let out = f(&conn);
             let end = conn.execute_batch("COMMIT");
             if end.is_ok() {
-                let mut idle = this.idle.lock().unwrap_or_else(|p| p.into_inner());
-                if idle.len() < this.max_idle {
-                    idle.push(conn);
-                }
+                this.idle
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(conn);
             }
             let out = out?;
             end?;
