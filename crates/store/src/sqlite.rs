@@ -12,6 +12,7 @@
 //! one transaction (each against the state left by the one before), commits with an fsync
 //! (`synchronous=FULL` in WAL mode), publishes the events to the watch hub and only then replies.
 //! Reads use a small pool of read-only connections; WAL lets them run beside the writer.
+//! Expired keys are deleted and history is compacted by background tasks that end with the store.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak, mpsc};
@@ -23,6 +24,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::hub::{History, Hub, WindowLimits};
+use crate::{CompactionPolicy, Compactor};
 use crate::{
     Error, Event, EventKind, GetResponse, KeyValue, RangeRequest, RangeResponse, Result, Revision,
     Store, Watch, WatchRequest, check_value, prefix_end,
@@ -65,6 +67,8 @@ pub struct SqliteOptions {
     pub read_connections: usize,
     /// How often keys with a TTL are checked for expiry.
     pub expiry_interval: Duration,
+    /// Automatic compaction (`None`: only when asked).
+    pub compaction: Option<CompactionPolicy>,
 }
 
 impl SqliteOptions {
@@ -74,6 +78,7 @@ impl SqliteOptions {
             max_batch: 512,
             read_connections: 8,
             expiry_interval: Duration::from_secs(1),
+            compaction: Some(CompactionPolicy::default()),
         }
     }
 }
@@ -174,6 +179,9 @@ impl SqliteStore {
             hub,
         });
         tokio::spawn(expire(Arc::downgrade(&inner), options.expiry_interval));
+        if let Some(policy) = options.compaction {
+            tokio::spawn(compact(Arc::downgrade(&inner), policy));
+        }
         Ok(Self { inner })
     }
 
@@ -238,6 +246,22 @@ async fn expire(inner: Weak<Inner>, every: Duration) {
                 Ok(_) | Err(Error::Conflict { .. } | Error::NotFound { .. }) => {}
                 Err(e) => tracing::warn!(error = %e, "cannot delete an expired key"),
             }
+        }
+    }
+}
+
+/// Runs the compaction policy for as long as the store is open.
+async fn compact(inner: Weak<Inner>, policy: CompactionPolicy) {
+    let mut compactor = Compactor::new(policy);
+    let mut tick = tokio::time::interval(policy.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        if let Err(e) = compactor.run_once(&SqliteStore { inner }).await {
+            tracing::warn!(error = %e, "compaction failed");
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod cases;
 mod crash;
+mod sqlite_only;
 
 use std::any::Any;
 use std::sync::Arc;
