@@ -144,7 +144,13 @@ struct Request {
 
 impl SqliteStore {
     pub fn open(options: SqliteOptions) -> Result<Self> {
-        let conn = Connection::open(&options.path)?;
+        let conn = Connection::open(&options.path).map_err(|e| {
+            Error::backend(
+                "sqlite",
+                format!("cannot open {}", options.path.display()),
+                e,
+            )
+        })?;
         // auto_vacuum only takes effect before the first table is created.
         conn.execute_batch(
             "PRAGMA auto_vacuum = INCREMENTAL;
@@ -162,7 +168,7 @@ impl SqliteStore {
         };
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
-            conn: Some(conn),
+            conn,
             revision,
             compacted,
             max_batch: options.max_batch.max(1),
@@ -327,8 +333,7 @@ fn read_revision(conn: &Connection, requested: Option<Revision>) -> Result<Revis
 }
 
 struct Writer {
-    /// Taken on shutdown.
-    conn: Option<Connection>,
+    conn: Connection,
     revision: Revision,
     compacted: Revision,
     max_batch: usize,
@@ -354,16 +359,12 @@ impl Writer {
             }
             self.commit(batch);
         }
-        if let Some(conn) = self.conn.take() {
-            // A clean shutdown folds the WAL back into the database file.
-            let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
-        }
+        // A clean shutdown folds the WAL back into the database file.
+        let _ = self.conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
     }
 
     fn commit(&mut self, requests: Vec<Request>) {
-        let Some(conn) = self.conn.as_mut() else {
-            return;
-        };
+        let conn = &mut self.conn;
         let mut batch = Batch {
             revision: self.revision,
             compacted: self.compacted,

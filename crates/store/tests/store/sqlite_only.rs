@@ -16,13 +16,22 @@ async fn compacts_by_itself_and_keeps_live_keys() {
     });
     let store = SqliteStore::open(options).unwrap();
     for i in 0..20 {
-        let kv = store.create(&format!("/a/{i:02}"), Bytes::from("1"), None).await.unwrap();
-        store.update(&kv.key, Bytes::from("2"), kv.mod_revision, None).await.unwrap();
+        let kv = store
+            .create(&format!("/a/{i:02}"), Bytes::from("1"), None)
+            .await
+            .unwrap();
+        store
+            .update(&kv.key, Bytes::from("2"), kv.mod_revision, None)
+            .await
+            .unwrap();
     }
     let current = store.current_revision().await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while store.compacted_revision().await.unwrap() < current - 10 {
-        assert!(tokio::time::Instant::now() < deadline, "no automatic compaction");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no automatic compaction"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let live = store.range(RangeRequest::prefix("/a/")).await.unwrap().kvs;
@@ -37,7 +46,10 @@ async fn state_and_revisions_survive_a_reopen() {
     let (kv, compacted) = {
         let store = SqliteStore::open(SqliteOptions::new(&path)).unwrap();
         let kv = store.create("/k", Bytes::from("v"), None).await.unwrap();
-        let kv = store.update("/k", Bytes::from("w"), kv.mod_revision, None).await.unwrap();
+        let kv = store
+            .update("/k", Bytes::from("w"), kv.mod_revision, None)
+            .await
+            .unwrap();
         store.delete("/gone", None).await.unwrap_err();
         store.create("/gone", Bytes::from("x"), None).await.unwrap();
         store.delete("/gone", None).await.unwrap();
@@ -52,5 +64,9 @@ async fn state_and_revisions_survive_a_reopen() {
     let current = store.current_revision().await.unwrap();
     assert_eq!(current, kv.mod_revision + 2);
     let next = store.create("/n", Bytes::new(), None).await.unwrap();
-    assert_eq!(next.mod_revision, current + 1, "revisions continue where they were");
+    assert_eq!(
+        next.mod_revision,
+        current + 1,
+        "revisions continue where they were"
+    );
 }
