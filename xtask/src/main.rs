@@ -11,7 +11,9 @@ use serde_json::Value;
 /// `*` means any. Dev-dependencies may also use `barge-testkit`. Keep in step with
 /// ARCHITECTURE.md, "Dependency rules".
 const RULES: &[(&str, &[&str])] = &[
+    ("barge-api", &[]),
     ("barge-store", &[]),
+    ("barge-apiserver", &["barge-api", "barge-store"]),
     ("barge-testkit", &[]),
     ("barge-bench", &["barge-store", "barge-testkit"]),
     ("barge", &["*"]),

@@ -1,13 +1,12 @@
 //! `barge`: Kubernetes in one small binary. This crate is wiring only: it parses the command
 //! line and hands each subcommand to the crate that implements it (see ARCHITECTURE.md).
 
+mod server;
+
 use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-
-/// The Kubernetes version Barge serves (`/version`, OpenAPI and types agree on it).
-const KUBERNETES_VERSION: &str = "v1.32.0";
 
 #[derive(Debug, Parser)]
 #[command(name = "barge", version, about = "Kubernetes in one small binary")]
@@ -18,6 +17,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the control plane: store, API server (and later scheduler, controllers, agent).
+    Server(server::ServerArgs),
     /// Print the version of Barge and of the Kubernetes API it serves.
     Version,
     /// Measure a part of Barge against its reference, side by side.
@@ -60,9 +61,10 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Server(args) => runtime()?.block_on(server::run(args)),
         Command::Version => {
             println!("barge v{}", env!("CARGO_PKG_VERSION"));
-            println!("kubernetes {KUBERNETES_VERSION}");
+            println!("kubernetes {}", barge_apiserver::KUBERNETES_VERSION);
             Ok(())
         }
         Command::Bench(Bench::Store(b)) => {

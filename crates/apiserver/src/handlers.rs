@@ -1,0 +1,854 @@
+//! The verbs on resources: get, list, create, update, patch, delete, deletecollection, and the
+//! subresources (status, scale, binding). Every write is a compare-and-swap on the revision the
+//! handler read, so concurrent writers get 409 Conflict rather than lost updates.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use barge_api::selector::{FieldSelector, LabelSelector};
+use barge_api::time::format_rfc3339;
+use barge_api::{ApiError, GroupResource, Resource, status};
+use barge_store::{KeyValue, RangeRequest, Revision, Store};
+use base64::Engine;
+use bytes::Bytes;
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::objects::{self, meta, meta_mut, meta_str};
+use crate::printing::{Include, Printer};
+use crate::request::{self, Format, Query, Response};
+use crate::router::Target;
+use crate::{ApiServer, admission, crd};
+
+/// One resource call.
+#[derive(Debug)]
+pub struct Call {
+    pub state: Arc<ApiServer>,
+    pub target: Target,
+    pub query: Query,
+    pub format: Format,
+    pub content_type: String,
+    pub body: Bytes,
+}
+
+impl Call {
+    pub fn resource(&self) -> &Resource {
+        &self.target.resource
+    }
+
+    pub fn gr(&self) -> GroupResource {
+        self.target.resource.group_resource()
+    }
+
+    pub fn name(&self) -> &str {
+        self.target.name.as_deref().unwrap_or_default()
+    }
+
+    pub fn namespace(&self) -> Option<&str> {
+        self.target.namespace.as_deref()
+    }
+
+    fn key(&self) -> String {
+        self.resource().key(self.namespace(), self.name())
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.state.store.as_ref()
+    }
+
+    pub fn printer(&self) -> Printer {
+        Printer::new(self.resource(), self.resource().printer_columns.clone())
+    }
+
+    /// An object in the representation the client asked for.
+    fn answer(&self, code: StatusCode, obj: &Value) -> Response {
+        match self.format {
+            Format::Table => {
+                let rv = meta_str(obj, "resourceVersion").unwrap_or_default();
+                let include = Include::from_query(self.query.include_object.as_deref());
+                let table = self.printer().table(
+                    std::slice::from_ref(obj),
+                    json!({"resourceVersion": rv}),
+                    include,
+                    true,
+                );
+                request::respond(code, &table, Format::Json)
+            }
+            f => request::respond(code, obj, f),
+        }
+    }
+}
+
+/// Turns a store failure into the API error upstream gives for it.
+pub fn store_error(e: barge_store::Error, gr: &GroupResource, name: &str) -> ApiError {
+    use barge_store::Error as E;
+    match e {
+        E::KeyExists { .. } => ApiError::already_exists(gr, name),
+        E::Conflict { .. } => ApiError::modified(gr, name),
+        E::NotFound { .. } => ApiError::not_found(gr, name),
+        E::Compacted {
+            requested,
+            compacted,
+        } => ApiError::expired(format!(
+            "too old resource version: {requested} ({compacted})"
+        )),
+        E::FutureRevision { requested, current } => ApiError::timeout(format!(
+            "Too large resource version: {requested}, current: {current}"
+        )),
+        E::ValueTooLarge { .. } => ApiError::too_large("etcdserver: request is too large"),
+        e @ E::InvalidKey { .. } => ApiError::bad_request(e.to_string()),
+        e => ApiError::internal(e),
+    }
+}
+
+/// The object stored in a key-value, with its resourceVersion.
+pub fn from_kv(kv: &KeyValue) -> Result<Value, ApiError> {
+    let mut obj: Value = serde_json::from_slice(&kv.value)
+        .map_err(|e| ApiError::internal(format!("stored object {} is not JSON: {e}", kv.key)))?;
+    meta_mut(&mut obj).insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+    Ok(obj)
+}
+
+/// The stored form of an object: without resourceVersion, which the store's revision gives.
+fn encode(obj: &Value) -> Bytes {
+    let mut obj = obj.clone();
+    meta_mut(&mut obj).remove("resourceVersion");
+    Bytes::from(serde_json::to_vec(&obj).expect("a JSON value serialises"))
+}
+
+pub(crate) async fn read(
+    store: &dyn Store,
+    key: &str,
+    gr: &GroupResource,
+    name: &str,
+) -> Result<(Value, Revision), ApiError> {
+    let kv = store
+        .get(key, None)
+        .await
+        .map_err(|e| store_error(e, gr, name))?
+        .kv
+        .ok_or_else(|| ApiError::not_found(gr, name))?;
+    Ok((from_kv(&kv)?, kv.mod_revision))
+}
+
+/// Decodes the body of a create or update by its content type.
+fn decode_body(call: &Call) -> Result<Value, ApiError> {
+    match call.content_type.as_str() {
+        "application/vnd.kubernetes.protobuf" => {
+            barge_api::protobuf::decode(&call.body).map_err(|e| {
+                ApiError::bad_request(format!("the protobuf body could not be decoded: {e}"))
+            })
+        }
+        ct => request::decode_object(ct, &call.body),
+    }
+}
+
+pub async fn get(call: Call) -> Result<Response, ApiError> {
+    let (obj, _) = read(call.store(), &call.key(), &call.gr(), call.name()).await?;
+    match call.target.subresource.as_deref() {
+        Some("scale") => Ok(request::ok(&scale_of(&obj)?, Format::Json)),
+        _ => Ok(call.answer(StatusCode::OK, &obj)),
+    }
+}
+
+/// Selectors and the kind they apply to.
+#[derive(Debug)]
+pub struct Filter {
+    label: LabelSelector,
+    field: FieldSelector,
+    group: String,
+    kind: String,
+}
+
+impl Filter {
+    pub fn new(resource: &Resource, query: &Query) -> Result<Self, ApiError> {
+        let label = LabelSelector::parse(query.label_selector.as_deref().unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+        let field = FieldSelector::parse(query.field_selector.as_deref().unwrap_or_default())
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let group = resource.group.clone();
+        let kind = resource.kind.clone();
+        let empty = json!({"metadata": {}});
+        for f in field.fields() {
+            if !resource.custom || !matches!(f, "metadata.name" | "metadata.namespace") {
+                barge_api::selector::field_value(&group, &kind, &empty, f)
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            }
+        }
+        Ok(Self {
+            label,
+            field,
+            group,
+            kind,
+        })
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        let labels = meta(obj)
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object);
+        self.label.matches(labels)
+            && self
+                .field
+                .matches(|f| barge_api::selector::field_value(&self.group, &self.kind, obj, f).ok())
+    }
+}
+
+/// A continue token: the revision of the first page and the last key returned.
+fn encode_continue(revision: Revision, last_key: &str, prefix: &str) -> String {
+    let start = last_key.strip_prefix(prefix).unwrap_or(last_key);
+    let token = json!({"v": "meta.k8s.io/v1", "rv": revision, "start": format!("{start}\u{0}")});
+    base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
+}
+
+fn decode_continue(token: &str, prefix: &str) -> Result<(Revision, String), ApiError> {
+    let invalid = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
+    let raw = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .map_err(|_| invalid())?;
+    let v: Value = serde_json::from_slice(&raw).map_err(|_| invalid())?;
+    let rv = v["rv"].as_i64().filter(|r| *r > 0).ok_or_else(invalid)?;
+    let start = v["start"].as_str().ok_or_else(invalid)?;
+    let start = start.strip_suffix('\u{0}').unwrap_or(start);
+    if start.contains("..") || start.starts_with('/') {
+        return Err(invalid());
+    }
+    Ok((rv, format!("{prefix}{start}")))
+}
+
+/// The revision a list reads at: the current one unless an exact one was asked for.
+fn list_revision(query: &Query) -> Result<Option<Revision>, ApiError> {
+    let rv = match query.resource_version.as_deref() {
+        None | Some("0") => return Ok(None),
+        Some(rv) => rv.parse::<Revision>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid resource version {rv:?}: must be an integer"
+            ))
+        })?,
+    };
+    match query.resource_version_match.as_deref() {
+        Some("Exact") => Ok(Some(rv)),
+        None | Some("NotOlderThan" | "") => Ok(None),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "invalid resourceVersionMatch {other:?}: must be Exact or NotOlderThan"
+        ))),
+    }
+}
+
+/// Lists the objects of a call's collection that pass its selectors, one page at a time.
+pub async fn list_objects(call: &Call) -> Result<(Vec<Value>, Revision, Option<String>), ApiError> {
+    let filter = Filter::new(call.resource(), &call.query)?;
+    let prefix = call.resource().list_prefix(call.namespace());
+    let (mut revision, mut start_after) = match &call.query.continue_token {
+        Some(token) => {
+            let (rv, start) = decode_continue(token, &prefix)?;
+            (Some(rv), Some(start))
+        }
+        None => (list_revision(&call.query)?, None),
+    };
+    let limit = call.query.limit.filter(|l| *l > 0);
+    let mut items = Vec::new();
+    loop {
+        let want = limit.map(|l| l - items.len());
+        let page = call
+            .store()
+            .range(RangeRequest {
+                prefix: prefix.clone(),
+                start_after: start_after.clone(),
+                revision,
+                limit: want.map(|w| w.max(64)),
+            })
+            .await
+            .map_err(|e| match e {
+                barge_store::Error::Compacted { .. } if call.query.continue_token.is_some() => {
+                    ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+                }
+                e => store_error(e, &call.gr(), ""),
+            })?;
+        revision = Some(page.revision);
+        for kv in &page.kvs {
+            let obj = from_kv(kv)?;
+            if filter.matches(&obj) {
+                items.push(obj);
+                if limit.is_some_and(|l| items.len() == l) {
+                    let more = page.more
+                        || kv.key != page.kvs.last().map(|k| k.key.clone()).unwrap_or_default();
+                    let token = more.then(|| encode_continue(page.revision, &kv.key, &prefix));
+                    return Ok((items, page.revision, token));
+                }
+            }
+        }
+        if !page.more {
+            return Ok((items, page.revision, None));
+        }
+        start_after = page.kvs.last().map(|kv| kv.key.clone());
+    }
+}
+
+pub async fn list(call: Call) -> Result<Response, ApiError> {
+    let (items, revision, token) = list_objects(&call).await?;
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if let Some(t) = token {
+        metadata["continue"] = json!(t);
+    }
+    if call.format == Format::Table {
+        let include = Include::from_query(call.query.include_object.as_deref());
+        let table = call.printer().table(&items, metadata, include, true);
+        return Ok(request::ok(&table, Format::Json));
+    }
+    let list = json!({
+        "kind": format!("{}List", call.resource().kind),
+        "apiVersion": call.resource().api_version(),
+        "metadata": metadata,
+        "items": items,
+    });
+    Ok(request::ok(&list, call.format))
+}
+
+/// Refuses new objects in a namespace that does not exist or is being deleted.
+async fn namespace_lifecycle(call: &Call, name: &str) -> Result<(), ApiError> {
+    let Some(ns) = call.namespace().filter(|_| call.resource().namespaced) else {
+        return Ok(());
+    };
+    let namespaces = GroupResource::new("", "namespaces");
+    let key = format!("/registry/namespaces/{ns}");
+    let (obj, _) = read(call.store(), &key, &namespaces, ns).await?;
+    if obj["status"]["phase"] == "Terminating" {
+        return Err(ApiError::forbidden(
+            &call.gr(),
+            name,
+            &format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create(call: Call) -> Result<Response, ApiError> {
+    let resource = call.resource().clone();
+    let mut obj = decode_body(&call)?;
+    objects::check_type(&resource, &mut obj)?;
+    objects::prepare_create(&resource, &mut obj, call.namespace(), SystemTime::now())?;
+    let name = objects::name(&obj).to_owned();
+    namespace_lifecycle(&call, &name).await?;
+    admission::default(&resource, &mut obj);
+    admission::validate(&resource, &obj, None)?;
+    if resource.kind == "Service" && resource.group.is_empty() {
+        crate::services::allocate(&call.state, &mut obj).await?;
+    }
+    if resource.custom {
+        crd::validate_custom(&call.state, &resource, &obj)?;
+    }
+    if call.query.dry_run {
+        return Ok(call.answer(StatusCode::CREATED, &obj));
+    }
+    let key = resource.key(call.namespace(), &name);
+    let kv = call
+        .store()
+        .create(&key, encode(&obj), None)
+        .await
+        .map_err(|e| store_error(e, &call.gr(), &name))?;
+    let created = from_kv(&kv)?;
+    if resource.kind == "CustomResourceDefinition" {
+        crd::established(&call.state, &created).await;
+    }
+    Ok(call.answer(StatusCode::CREATED, &created))
+}
+
+/// Writes `new` over the stored `old` (read at `revision`): admission, the deletion rules for
+/// objects whose finalizers are done, then a compare-and-swap.
+async fn write_update(
+    call: &Call,
+    old: &Value,
+    revision: Revision,
+    mut new: Value,
+) -> Result<Value, ApiError> {
+    let resource = call.resource();
+    admission::default(resource, &mut new);
+    admission::validate(resource, &new, Some(old))?;
+    if resource.custom {
+        crd::validate_custom(&call.state, resource, &new)?;
+    }
+    let mut unchanged = new.clone();
+    meta_mut(&mut unchanged).insert(
+        "resourceVersion".into(),
+        old["metadata"]["resourceVersion"].clone(),
+    );
+    if unchanged == *old || call.query.dry_run {
+        return Ok(if call.query.dry_run { new } else { old.clone() });
+    }
+    let key = call.key();
+    let deleting = meta(&new).is_some_and(|m| m.contains_key("deletionTimestamp"));
+    if deleting && finalizers(&new).is_empty() && resource.kind != "Pod" {
+        call.store()
+            .delete(&key, Some(revision))
+            .await
+            .map_err(|e| store_error(e, &call.gr(), call.name()))?;
+        return Ok(new);
+    }
+    let kv = call
+        .store()
+        .update(&key, encode(&new), revision, None)
+        .await
+        .map_err(|e| store_error(e, &call.gr(), call.name()))?;
+    let updated = from_kv(&kv)?;
+    if resource.kind == "CustomResourceDefinition" {
+        crd::established(&call.state, &updated).await;
+    }
+    Ok(updated)
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    meta(obj)
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The object a PUT or PATCH produces from the stored one, by subresource.
+fn merge_for_subresource(call: &Call, old: &Value, mut new: Value) -> Result<Value, ApiError> {
+    match call.target.subresource.as_deref() {
+        None => {
+            objects::prepare_update(call.resource(), old, &mut new);
+            Ok(new)
+        }
+        Some("status") => Ok(objects::status_update(old, &new)),
+        Some(other) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({other})"
+        ))),
+    }
+}
+
+fn check_precondition(
+    call: &Call,
+    body_rv: Option<&str>,
+    revision: Revision,
+) -> Result<(), ApiError> {
+    match body_rv {
+        Some(rv) if !rv.is_empty() && rv != revision.to_string() => {
+            Err(ApiError::modified(&call.gr(), call.name()))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub async fn update(call: Call) -> Result<Response, ApiError> {
+    let (old, revision) = read(call.store(), &call.key(), &call.gr(), call.name()).await?;
+    if call.target.subresource.as_deref() == Some("scale") {
+        let scale = decode_body(&call)?;
+        return write_scale(&call, &old, revision, &scale).await;
+    }
+    let mut new = decode_body(&call)?;
+    objects::check_type(call.resource(), &mut new)?;
+    let body_name = objects::name(&new);
+    if !body_name.is_empty() && body_name != call.name() {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({})",
+            call.name()
+        )));
+    }
+    check_precondition(&call, meta_str(&new, "resourceVersion"), revision)?;
+    meta_mut(&mut new).insert("name".into(), json!(call.name()));
+    let new = merge_for_subresource(&call, &old, new)?;
+    let updated = write_update(&call, &old, revision, new).await?;
+    Ok(call.answer(StatusCode::OK, &updated))
+}
+
+/// Applies a patch body of the call's content type to `current`.
+fn apply_patch(call: &Call, current: &Value) -> Result<Value, ApiError> {
+    let body = &call.body;
+    let parse = |b: &[u8]| request::decode_json(b);
+    match call.content_type.as_str() {
+        "application/json-patch+json" => {
+            let patch: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
+                ApiError::bad_request(format!("the JSON patch could not be decoded: {e}"))
+            })?;
+            let mut doc = current.clone();
+            json_patch::patch(&mut doc, &patch).map_err(|e| {
+                let mut err = ApiError::bad_request(e.to_string());
+                (err.code, err.reason) = (422, "Invalid");
+                err
+            })?;
+            Ok(doc)
+        }
+        "application/merge-patch+json" => {
+            let mut doc = current.clone();
+            json_patch::merge(&mut doc, &parse(body)?);
+            Ok(doc)
+        }
+        "application/strategic-merge-patch+json" => {
+            let r = call.resource();
+            if r.custom {
+                return Err(ApiError::unsupported_media_type(
+                    "application/strategic-merge-patch+json (strategic merge patch is not supported for custom resources)",
+                ));
+            }
+            barge_api::merge::strategic_merge(&r.group, &r.kind, current, &parse(body)?)
+                .map_err(|e| ApiError::bad_request(e.to_string()))
+        }
+        "application/apply-patch+yaml" => {
+            // Server-side apply, simplified: the applied configuration is merged into the
+            // live object (no managedFields, so no ownership conflicts yet).
+            let applied = request::decode_yaml(body)?;
+            let mut doc = current.clone();
+            json_patch::merge(&mut doc, &applied);
+            Ok(doc)
+        }
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+pub async fn patch(call: Call) -> Result<Response, ApiError> {
+    // A conflict between our read and our write is retried: a patch does not name a revision
+    // unless it sets metadata.resourceVersion itself.
+    for _ in 0..5 {
+        let current = match read(call.store(), &call.key(), &call.gr(), call.name()).await {
+            Ok(c) => c,
+            Err(e) if e.code == 404 && call.content_type == "application/apply-patch+yaml" => {
+                return apply_create(call).await;
+            }
+            Err(e) => return Err(e),
+        };
+        let (old, revision) = current;
+        let result = if call.target.subresource.as_deref() == Some("scale") {
+            let patched = apply_patch(&call, &scale_of(&old)?)?;
+            write_scale(&call, &old, revision, &patched).await
+        } else {
+            let mut new = apply_patch(&call, &old)?;
+            objects::check_type(call.resource(), &mut new)?;
+            check_precondition(&call, meta_str(&new, "resourceVersion"), revision)?;
+            let new = merge_for_subresource(&call, &old, new)?;
+            write_update(&call, &old, revision, new)
+                .await
+                .map(|updated| call.answer(StatusCode::OK, &updated))
+        };
+        match result {
+            Err(e) if e.reason == "Conflict" && !patch_names_revision(&call) => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::modified(&call.gr(), call.name()))
+}
+
+fn patch_names_revision(call: &Call) -> bool {
+    serde_json::from_slice::<Value>(&call.body)
+        .ok()
+        .and_then(|p| p.get("metadata")?.get("resourceVersion").cloned())
+        .is_some_and(|rv| !rv.is_null())
+}
+
+/// Server-side apply of an object that does not exist yet creates it (201).
+async fn apply_create(call: Call) -> Result<Response, ApiError> {
+    if call
+        .query
+        .field_manager
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        return Err(ApiError::bad_request(
+            "PATCH requests with the apply content type require a field manager",
+        ));
+    }
+    let mut obj = request::decode_yaml(&call.body)?;
+    objects::check_type(call.resource(), &mut obj)?;
+    meta_mut(&mut obj).insert("name".into(), json!(call.name()));
+    let body = Bytes::from(serde_json::to_vec(&obj).expect("JSON serialises"));
+    let call = Call {
+        body,
+        content_type: "application/json".into(),
+        ..call
+    };
+    create(call).await
+}
+
+/// The Scale object of a resource with a scale subresource.
+fn scale_of(obj: &Value) -> Result<Value, ApiError> {
+    let m = meta(obj).cloned().unwrap_or_default();
+    let selector = LabelSelector::from_json(&obj["spec"]["selector"])
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+    Ok(json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": m.get("name"), "namespace": m.get("namespace"), "uid": m.get("uid"),
+            "resourceVersion": m.get("resourceVersion"), "creationTimestamp": m.get("creationTimestamp"),
+        },
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    }))
+}
+
+async fn write_scale(
+    call: &Call,
+    old: &Value,
+    revision: Revision,
+    scale: &Value,
+) -> Result<Response, ApiError> {
+    check_precondition(call, meta_str(scale, "resourceVersion"), revision)?;
+    let replicas = &scale["spec"]["replicas"];
+    if !replicas.is_i64() {
+        return Err(ApiError::invalid(
+            "autoscaling",
+            "Scale",
+            call.name(),
+            vec![barge_api::Cause::required("spec.replicas", "")],
+        ));
+    }
+    let mut new = old.clone();
+    new["spec"]["replicas"] = replicas.clone();
+    objects::prepare_update(call.resource(), old, &mut new);
+    let updated = write_update(call, old, revision, new).await?;
+    Ok(request::ok(&scale_of(&updated)?, Format::Json))
+}
+
+/// POST on a named object: the pod binding (the scheduler's) and eviction subresources.
+pub async fn create_subresource(call: Call) -> Result<Response, ApiError> {
+    match (
+        call.resource().kind.as_str(),
+        call.target.subresource.as_deref(),
+    ) {
+        ("Pod", Some("binding")) => bind(call).await,
+        ("Pod", Some("eviction")) => {
+            let mut delete_call = call;
+            delete_call.target.subresource = None;
+            delete_call.body = Bytes::new();
+            delete(delete_call).await?;
+            Ok(request::ok(
+                &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+                Format::Json,
+            ))
+        }
+        _ => Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        )),
+    }
+}
+
+async fn bind(call: Call) -> Result<Response, ApiError> {
+    let binding = decode_body(&call)?;
+    let node = binding["target"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if node.is_empty() {
+        return Err(ApiError::invalid(
+            "",
+            "Binding",
+            call.name(),
+            vec![barge_api::Cause::required("target.name", "")],
+        ));
+    }
+    let (old, revision) = read(call.store(), &call.key(), &call.gr(), call.name()).await?;
+    if old["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty())
+    {
+        return Err(ApiError::conflict(
+            &call.gr(),
+            call.name(),
+            &format!(
+                "pod {} is already assigned to node {:?}",
+                call.name(),
+                old["spec"]["nodeName"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
+    let mut new = old.clone();
+    new["spec"]["nodeName"] = json!(node);
+    let conditions = new["status"]["conditions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut conditions: Vec<Value> = conditions
+        .into_iter()
+        .filter(|c| c["type"] != "PodScheduled")
+        .collect();
+    conditions.push(
+        json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
+                           "lastTransitionTime": format_rfc3339(SystemTime::now())}),
+    );
+    new["status"]["conditions"] = json!(conditions);
+    call.store()
+        .update(&call.key(), encode(&new), revision, None)
+        .await
+        .map_err(|e| store_error(e, &call.gr(), call.name()))?;
+    Ok(request::respond(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        Format::Json,
+    ))
+}
+
+/// What a delete asks for beyond the object's name.
+#[derive(Debug, Default)]
+struct DeleteOptions {
+    grace: Option<i64>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+/// The options of a delete, from its body (DeleteOptions) and query.
+fn delete_options(call: &Call) -> Result<DeleteOptions, ApiError> {
+    let mut grace = call.query.grace_period_seconds;
+    let mut uid = None;
+    let mut rv = None;
+    if !call.body.is_empty() {
+        let opts = request::decode_json(&call.body)?;
+        if let Some(g) = opts["gracePeriodSeconds"].as_i64() {
+            grace = Some(g);
+        }
+        uid = opts["preconditions"]["uid"].as_str().map(str::to_owned);
+        rv = opts["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_owned);
+        if opts["dryRun"].as_array().is_some_and(|d| !d.is_empty()) {
+            // dryRun in the body counts like the query parameter.
+            return Err(ApiError::bad_request(
+                "dryRun in DeleteOptions is not supported; use ?dryRun=All",
+            ));
+        }
+    }
+    Ok(DeleteOptions {
+        grace,
+        uid,
+        resource_version: rv,
+    })
+}
+
+pub async fn delete(call: Call) -> Result<Response, ApiError> {
+    let DeleteOptions {
+        grace,
+        uid,
+        resource_version: rv,
+    } = delete_options(&call)?;
+    let (old, revision) = read(call.store(), &call.key(), &call.gr(), call.name()).await?;
+    if let Some(uid) = uid
+        && meta_str(&old, "uid") != Some(uid.as_str())
+    {
+        return Err(ApiError::conflict(
+            &call.gr(),
+            call.name(),
+            &format!(
+                "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                meta_str(&old, "uid").unwrap_or_default()
+            ),
+        ));
+    }
+    check_precondition(&call, rv.as_deref(), revision)?;
+    let resource = call.resource().clone();
+    let now = format_rfc3339(SystemTime::now());
+
+    // A pod on a node is deleted gracefully: the kubelet stops it and finishes the delete.
+    let on_node = old["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty());
+    let pod_grace = if resource.kind == "Pod"
+        && on_node
+        && old["status"]["phase"] != "Succeeded"
+        && old["status"]["phase"] != "Failed"
+    {
+        let g = grace.unwrap_or_else(|| {
+            old["spec"]["terminationGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(30)
+        });
+        Some(g).filter(|g| *g > 0)
+    } else {
+        None
+    };
+    let keep = !finalizers(&old).is_empty() || pod_grace.is_some() || resource.kind == "Namespace";
+    if keep {
+        if meta(&old).is_some_and(|m| m.contains_key("deletionTimestamp")) {
+            return Ok(call.answer(StatusCode::OK, &old));
+        }
+        let mut new = old.clone();
+        let m = meta_mut(&mut new);
+        m.insert("deletionTimestamp".into(), json!(now));
+        m.insert(
+            "deletionGracePeriodSeconds".into(),
+            json!(pod_grace.unwrap_or(0)),
+        );
+        if resource.kind == "Namespace" {
+            new["status"]["phase"] = json!("Terminating");
+        }
+        if call.query.dry_run {
+            return Ok(call.answer(StatusCode::OK, &new));
+        }
+        let kv = call
+            .store()
+            .update(&call.key(), encode(&new), revision, None)
+            .await
+            .map_err(|e| store_error(e, &call.gr(), call.name()))?;
+        let updated = from_kv(&kv)?;
+        if resource.kind == "Namespace" {
+            tokio::spawn(crate::namespaces::finalize(
+                call.state.clone(),
+                call.name().to_owned(),
+            ));
+        }
+        return Ok(call.answer(StatusCode::OK, &updated));
+    }
+    if call.query.dry_run {
+        return Ok(call.answer(StatusCode::OK, &old));
+    }
+    call.store()
+        .delete(&call.key(), Some(revision))
+        .await
+        .map_err(|e| store_error(e, &call.gr(), call.name()))?;
+    if resource.kind == "CustomResourceDefinition" {
+        crd::removed(&call.state, &old);
+    }
+    if resource.kind == "Pod" {
+        return Ok(call.answer(StatusCode::OK, &old));
+    }
+    let uid = meta_str(&old, "uid").unwrap_or_default();
+    Ok(request::ok(
+        &status::deleted(&call.gr(), call.name(), uid),
+        Format::Json,
+    ))
+}
+
+pub async fn delete_collection(call: Call) -> Result<Response, ApiError> {
+    let (items, _, _) = list_objects(&call).await?;
+    let mut deleted = Vec::new();
+    for obj in items {
+        let name = objects::name(&obj).to_owned();
+        let mut target = call.target.clone();
+        target.name = Some(name);
+        if let Some(ns) = meta_str(&obj, "namespace") {
+            target.namespace = Some(ns.to_owned());
+        }
+        let one = Call {
+            state: call.state.clone(),
+            target,
+            query: call.query.clone(),
+            format: Format::Json,
+            content_type: call.content_type.clone(),
+            body: call.body.clone(),
+        };
+        match delete(one).await {
+            Ok(_) => deleted.push(obj),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let list = json!({
+        "kind": format!("{}List", call.resource().kind),
+        "apiVersion": call.resource().api_version(),
+        "metadata": {},
+        "items": deleted,
+    });
+    Ok(request::ok(&list, call.format))
+}

@@ -1,0 +1,193 @@
+//! The Kubernetes API server: the REST API of Kubernetes 1.32 over HTTPS, on top of a
+//! [`barge_store::Store`], so that the real kubectl and client libraries work unchanged.
+//!
+//! A request travels: TLS ([`tls`]) → HTTP/1.1 or HTTP/2 (hyper) → [`router::dispatch`], which
+//! parses the path against the [`barge_api::Registry`] → a handler in [`handlers`] (CRUD,
+//! subresources, patch) or [`watch`] → the store. Objects are JSON values; what the server does
+//! to their metadata is in [`objects`], defaults and validation in [`admission`].
+
+pub mod admission;
+mod bootstrap;
+pub mod crd;
+pub mod discovery;
+pub mod handlers;
+pub mod kubeconfig;
+mod namespaces;
+pub mod objects;
+pub mod openapi;
+pub mod printing;
+pub mod request;
+pub mod router;
+mod services;
+pub mod tls;
+pub mod watch;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use barge_api::Registry;
+use barge_store::Store;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// The Kubernetes version this server speaks (`/version`; kubectl on these machines picks its
+/// own build by the minor version it reports).
+pub const KUBERNETES_VERSION: &str = "v1.32.4";
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub bind_address: IpAddr,
+    /// 0 picks a free port (tests).
+    pub https_port: u16,
+    /// Certificates live in `<dir>/tls`.
+    pub dir: PathBuf,
+    /// The first address of the service CIDR is the `kubernetes` Service's ClusterIP.
+    pub service_cidr: (Ipv4Addr, u8),
+    pub node_port_range: (u16, u16),
+}
+
+impl Config {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            https_port: 6443,
+            dir: dir.into(),
+            service_cidr: (Ipv4Addr::new(10, 96, 0, 0), 12),
+            node_port_range: (30000, 32767),
+        }
+    }
+
+    pub fn kubernetes_service_ip(&self) -> Ipv4Addr {
+        let base = u32::from(self.service_cidr.0);
+        Ipv4Addr::from(base + 1)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up the cluster's default objects: {0}")]
+    Bootstrap(String),
+}
+
+/// The shared state every request sees.
+#[derive(Debug)]
+pub struct ApiServer {
+    pub store: Arc<dyn Store>,
+    pub registry: RwLock<Registry>,
+    pub config: Config,
+    pub started: SystemTime,
+    /// Serialises ClusterIP and NodePort allocation.
+    pub(crate) allocation: tokio::sync::Mutex<()>,
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    pub state: Arc<ApiServer>,
+    pub addr: SocketAddr,
+    pub certs: tls::ClusterCerts,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Sets up certificates and the default objects, then serves until dropped.
+    pub async fn start(config: Config, store: Arc<dyn Store>) -> Result<Self, ServerError> {
+        let names = tls::serving_names(
+            config.bind_address,
+            IpAddr::V4(config.kubernetes_service_ip()),
+            &[],
+        );
+        let certs = tls::ClusterCerts::load_or_create(&config.dir.join("tls"), &names)?;
+        let acceptor = TlsAcceptor::from(certs.server_config()?);
+        let addr = SocketAddr::new(config.bind_address, config.https_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Listen { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServerError::Listen { addr, source })?;
+        let state = Arc::new(ApiServer {
+            store,
+            registry: RwLock::new(Registry::with_builtins()),
+            config,
+            started: SystemTime::now(),
+            allocation: tokio::sync::Mutex::new(()),
+        });
+        bootstrap::run(&state, addr)
+            .await
+            .map_err(|e| ServerError::Bootstrap(e.message))?;
+        let task = tokio::spawn(serve(listener, acceptor, state.clone()));
+        Ok(Self {
+            state,
+            addr,
+            certs,
+            task,
+        })
+    }
+
+    /// The `https://host:port` clients use (loopback when listening on every address).
+    pub fn url(&self) -> String {
+        let ip = match self.addr.ip() {
+            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("https://{}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// An admin kubeconfig for this server.
+    pub fn admin_kubeconfig(&self) -> String {
+        kubeconfig::admin(&self.url(), &self.certs)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<ApiServer>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(tls) => tls,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+            };
+            let service = hyper::service::service_fn(move |req| {
+                let state = state.clone();
+                async move { Ok::<_, std::convert::Infallible>(router::dispatch(state, req).await) }
+            });
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            if let Err(e) = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                .await
+            {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}

@@ -1,0 +1,171 @@
+//! Maps a URL onto the API: the fixed endpoints (`/version`, health, discovery, OpenAPI) and
+//! the resource paths `/api/v1/...` and `/apis/{group}/{version}/...`, parsed against the
+//! registry into a [`Target`] for the handlers.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use barge_api::{ApiError, Resource};
+use http::{Method, StatusCode};
+use serde_json::json;
+
+use crate::request::{self, Format, Query, Response};
+use crate::{ApiServer, KUBERNETES_VERSION, discovery, handlers, openapi, watch};
+
+/// What a resource URL names.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub resource: Resource,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub subresource: Option<String>,
+}
+
+pub async fn dispatch(
+    state: Arc<ApiServer>,
+    req: http::Request<hyper::body::Incoming>,
+) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = route(state, req)
+        .await
+        .unwrap_or_else(|e| request::error(&e));
+    tracing::debug!(%method, %path, status = response.status().as_u16(), elapsed = ?started.elapsed());
+    response
+}
+
+async fn route(
+    state: Arc<ApiServer>,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<Response, ApiError> {
+    let path = req.uri().path().trim_end_matches('/').to_owned();
+    let format = request::negotiate(req.headers());
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    match (req.method(), segments.as_slice()) {
+        (&Method::GET, ["version"]) => Ok(request::ok(&version(), Format::Json)),
+        (&Method::GET, ["healthz" | "livez" | "readyz", ..]) => Ok(plain("ok")),
+        (&Method::GET, ["api"]) => Ok(discovery::core(&state, req.headers())),
+        (&Method::GET, ["apis"]) => Ok(discovery::groups(&state, req.headers())),
+        (&Method::GET, ["api", version]) => discovery::resource_list(&state, "", version),
+        (&Method::GET, ["apis", group]) => discovery::group(&state, group),
+        (&Method::GET, ["apis", group, version]) => {
+            discovery::resource_list(&state, group, version)
+        }
+        (&Method::GET, ["openapi", "v3"]) => Ok(openapi::root(&state)),
+        (&Method::GET, ["openapi", "v3", rest @ ..]) => openapi::group_version(&state, rest),
+        (_, ["api", version, rest @ ..]) => {
+            let target = parse_target(&state, "", version, rest)?;
+            resource(state, req, target, format).await
+        }
+        (_, ["apis", group, version, rest @ ..]) => {
+            let target = parse_target(&state, group, version, rest)?;
+            resource(state, req, target, format).await
+        }
+        _ => Err(not_found()),
+    }
+}
+
+fn not_found() -> ApiError {
+    let mut e = ApiError::bad_request("the server could not find the requested resource");
+    e.code = 404;
+    e.reason = "NotFound";
+    e
+}
+
+fn version() -> serde_json::Value {
+    let minor = KUBERNETES_VERSION.split('.').nth(1).unwrap_or("32");
+    json!({
+        "major": "1",
+        "minor": minor,
+        "gitVersion": KUBERNETES_VERSION,
+        "gitCommit": concat!("barge-", env!("CARGO_PKG_VERSION")),
+        "gitTreeState": "clean",
+        "buildDate": "2026-11-25T00:00:00Z",
+        "goVersion": "n/a (barge is written in Rust)",
+        "compiler": "rustc",
+        "platform": format!("{}/{}", std::env::consts::OS, if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH }),
+    })
+}
+
+fn plain(text: &'static str) -> Response {
+    http::Response::builder()
+        .status(StatusCode::OK)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(request::full(text))
+        .expect("a valid response")
+}
+
+/// Parses `[namespaces/{ns}/]{resource}[/{name}[/{subresource}]]`.
+fn parse_target(
+    state: &ApiServer,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+) -> Result<Target, ApiError> {
+    let registry = state.registry.read().unwrap_or_else(|p| p.into_inner());
+    let lookup = |plural: &str| registry.get(group, version, plural).cloned();
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, plural, tail @ ..] if lookup(plural).is_some_and(|r| r.namespaced) => {
+            (Some((*ns).to_owned()), [&[*plural][..], tail].concat())
+        }
+        _ => (None, rest.to_vec()),
+    };
+    let (plural, name, sub) = match rest.as_slice() {
+        [plural] => (*plural, None, None),
+        [plural, name] => (*plural, Some(*name), None),
+        [plural, name, sub] => (*plural, Some(*name), Some(*sub)),
+        _ => return Err(not_found()),
+    };
+    let resource = lookup(plural).ok_or_else(not_found)?;
+    if let Some(sub) = sub
+        && resource.subresource(sub).is_none()
+    {
+        return Err(not_found());
+    }
+    Ok(Target {
+        resource,
+        namespace,
+        name: name.map(str::to_owned),
+        subresource: sub.map(str::to_owned),
+    })
+}
+
+async fn resource(
+    state: Arc<ApiServer>,
+    req: http::Request<hyper::body::Incoming>,
+    target: Target,
+    format: Format,
+) -> Result<Response, ApiError> {
+    let (parts, body) = req.into_parts();
+    let query = Query::parse(parts.uri.query())?;
+    let ctype = request::content_type(&parts.headers);
+    let body = if request::is_write(&parts.method) {
+        request::read_body(body).await?
+    } else {
+        bytes::Bytes::new()
+    };
+    let ctx = handlers::Call {
+        state,
+        target,
+        query,
+        format,
+        content_type: ctype,
+        body,
+    };
+    let collection = ctx.target.name.is_none();
+    match (parts.method, collection) {
+        (Method::GET, true) if ctx.query.watch => watch::serve(ctx).await,
+        (Method::GET, true) => handlers::list(ctx).await,
+        (Method::GET, false) => handlers::get(ctx).await,
+        (Method::POST, true) => handlers::create(ctx).await,
+        (Method::POST, false) => handlers::create_subresource(ctx).await,
+        (Method::PUT, false) => handlers::update(ctx).await,
+        (Method::PATCH, false) => handlers::patch(ctx).await,
+        (Method::DELETE, false) => handlers::delete(ctx).await,
+        (Method::DELETE, true) => handlers::delete_collection(ctx).await,
+        (method, _) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({method})"
+        ))),
+    }
+}

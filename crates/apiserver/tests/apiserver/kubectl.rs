@@ -1,0 +1,549 @@
+//! The real kubectl against the server: the seed's manifests and commands, the typed commands
+//! that send protobuf, errors, watch, pagination and custom resources.
+
+use std::time::Duration;
+
+use crate::Cluster;
+
+const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: my-api
+spec:
+  containers:
+  - name: api
+    image: myapp:latest
+    ports:
+    - containerPort: 3000
+";
+
+fn deployment(replicas: u32, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: my-api
+spec:
+  replicas: {replicas}
+  selector:
+    matchLabels:
+      app: my-api
+  template:
+    metadata:
+      labels:
+        app: my-api
+    spec:
+      containers:
+      - name: api
+        image: {image}
+        ports:
+        - containerPort: 3000
+        resources:
+          requests:
+            memory: \"128Mi\"
+            cpu: \"250m\"
+          limits:
+            memory: \"256Mi\"
+            cpu: \"500m\"
+"
+    )
+}
+
+const SERVICE: &str = "apiVersion: v1
+kind: Service
+metadata:
+  name: my-api
+spec:
+  selector:
+    app: my-api # routes to pods with this label
+  ports:
+  - port: 80
+    targetPort: 3000
+  type: ClusterIP # internal only (use LoadBalancer to expose externally)
+";
+
+fn header(out: &str) -> Vec<&str> {
+    out.lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_discovery_and_default_namespaces() {
+    let c = Cluster::start().await;
+    let version = c.ok(&["version", "-o", "json"]).await;
+    assert!(version.contains("\"gitVersion\": \"v1.32.4\""), "{version}");
+    let resources = c.ok(&["api-resources"]).await;
+    let deploy = resources
+        .lines()
+        .find(|l| l.starts_with("deployments "))
+        .unwrap();
+    assert_eq!(
+        deploy.split_whitespace().collect::<Vec<_>>(),
+        ["deployments", "deploy", "apps/v1", "true", "Deployment"]
+    );
+    let ns = c.ok(&["get", "namespaces"]).await;
+    assert_eq!(header(&ns), ["NAME", "STATUS", "AGE"]);
+    for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        assert!(
+            ns.lines()
+                .any(|l| l.starts_with(name) && l.contains("Active")),
+            "{ns}"
+        );
+    }
+    let svc = c.ok(&["get", "svc", "kubernetes"]).await;
+    assert!(
+        svc.contains("10.96.0.1") && svc.contains("443/TCP"),
+        "{svc}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_manifests_apply_reapply_and_delete() {
+    let c = Cluster::start().await;
+    let pod = c.file("pod.yaml", POD);
+    let deploy = c.file("deployment.yaml", &deployment(3, "myapp:v2.1.0"));
+    let svc = c.file("service.yaml", SERVICE);
+    let files = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let (pod, deploy, svc) = (files(&pod), files(&deploy), files(&svc));
+
+    assert_eq!(
+        c.ok(&["apply", "-f", &pod]).await.trim(),
+        "pod/my-api created"
+    );
+    assert_eq!(
+        c.ok(&["apply", "-f", &deploy]).await.trim(),
+        "deployment.apps/my-api created"
+    );
+    assert_eq!(
+        c.ok(&["apply", "-f", &svc]).await.trim(),
+        "service/my-api created"
+    );
+    assert_eq!(
+        c.ok(&["apply", "-f", &deploy]).await.trim(),
+        "deployment.apps/my-api unchanged"
+    );
+    assert_eq!(
+        c.ok(&["apply", "-f", &svc]).await.trim(),
+        "service/my-api unchanged"
+    );
+
+    c.file("deployment.yaml", &deployment(5, "myapp:v2.2.0"));
+    assert_eq!(
+        c.ok(&["apply", "-f", &deploy]).await.trim(),
+        "deployment.apps/my-api configured"
+    );
+    let replicas = c
+        .ok(&[
+            "get",
+            "deploy",
+            "my-api",
+            "-o",
+            "jsonpath={.spec.replicas} {.metadata.generation}",
+        ])
+        .await;
+    assert_eq!(replicas, "5 2");
+
+    let deployments = c.ok(&["get", "deployments"]).await;
+    assert_eq!(
+        header(&deployments),
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    );
+    assert!(
+        deployments.lines().nth(1).unwrap().starts_with("my-api"),
+        "{deployments}"
+    );
+    let pods = c.ok(&["get", "pods", "-o", "wide"]).await;
+    assert_eq!(
+        header(&pods),
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED",
+            "NODE",
+            "READINESS",
+            "GATES"
+        ]
+    );
+    assert!(pods.contains("Pending"), "{pods}");
+    let services = c.ok(&["get", "svc", "my-api"]).await;
+    assert_eq!(
+        header(&services),
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    assert!(
+        services.contains("ClusterIP") && services.contains("80/TCP"),
+        "{services}"
+    );
+
+    let ssa = c.ok(&["apply", "--server-side", "-f", &svc]).await;
+    assert_eq!(ssa.trim(), "service/my-api serverside-applied");
+
+    assert_eq!(
+        c.ok(&["delete", "-f", &deploy]).await.trim(),
+        "deployment.apps \"my-api\" deleted"
+    );
+    let err = c.fails(&["get", "deployment", "my-api"]).await;
+    assert_eq!(
+        err.trim(),
+        "Error from server (NotFound): deployments.apps \"my-api\" not found"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn typed_create_commands_send_protobuf() {
+    let c = Cluster::start().await;
+    let out = c
+        .ok(&[
+            "create",
+            "deployment",
+            "web",
+            "--image=nginx:1.27",
+            "--replicas=2",
+            "--port=80",
+        ])
+        .await;
+    assert_eq!(out.trim(), "deployment.apps/web created");
+    let spec = c
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}",
+        ])
+        .await;
+    assert_eq!(spec, "2 nginx:1.27");
+    assert_eq!(
+        c.ok(&["create", "namespace", "team-a"]).await.trim(),
+        "namespace/team-a created"
+    );
+    let cm = c
+        .ok(&[
+            "create",
+            "configmap",
+            "settings",
+            "-n",
+            "team-a",
+            "--from-literal=mode=fast",
+        ])
+        .await;
+    assert_eq!(cm.trim(), "configmap/settings created");
+    let secret = c
+        .ok(&[
+            "create",
+            "secret",
+            "generic",
+            "token",
+            "--from-literal=key=s3cr3t",
+        ])
+        .await;
+    assert_eq!(secret.trim(), "secret/token created");
+    let data = c
+        .ok(&["get", "secret", "token", "-o", "jsonpath={.data.key}"])
+        .await;
+    assert_eq!(data, "czNjcjN0");
+    let svc = c
+        .ok(&["create", "service", "clusterip", "web", "--tcp=80:8080"])
+        .await;
+    assert_eq!(svc.trim(), "service/web created");
+    let job = c
+        .ok(&["create", "job", "once", "--image=busybox", "--", "true"])
+        .await;
+    assert_eq!(job.trim(), "job.batch/once created");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_annotate_patch_scale_and_delete() {
+    let c = Cluster::start().await;
+    c.ok(&["create", "deployment", "web", "--image=nginx:1.27"])
+        .await;
+    assert_eq!(
+        c.ok(&["label", "deploy", "web", "tier=front"]).await.trim(),
+        "deployment.apps/web labeled"
+    );
+    assert_eq!(
+        c.ok(&["annotate", "deploy", "web", "owner=me"])
+            .await
+            .trim(),
+        "deployment.apps/web annotated"
+    );
+    let listed = c
+        .ok(&["get", "deploy", "-l", "tier=front", "-o", "name"])
+        .await;
+    assert_eq!(listed.trim(), "deployment.apps/web");
+    assert_eq!(
+        c.ok(&["get", "deploy", "-l", "tier!=front", "-o", "name"])
+            .await
+            .trim(),
+        ""
+    );
+    let patched = c.ok(&["patch", "deploy", "web", "-p", r#"{"spec":{"template":{"spec":{"containers":[{"name":"nginx","image":"nginx:1.28"}]}}}}"#]).await;
+    assert_eq!(patched.trim(), "deployment.apps/web patched");
+    let image = c
+        .ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.template.spec.containers[*].image}",
+        ])
+        .await;
+    assert_eq!(image, "nginx:1.28", "strategic merge by container name");
+    assert_eq!(
+        c.ok(&["scale", "deploy", "web", "--replicas=4"])
+            .await
+            .trim(),
+        "deployment.apps/web scaled"
+    );
+    assert_eq!(
+        c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"])
+            .await,
+        "4"
+    );
+    let json = c
+        .ok(&[
+            "patch",
+            "deploy",
+            "web",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/replicas","value":2}]"#,
+        ])
+        .await;
+    assert_eq!(json.trim(), "deployment.apps/web patched");
+    let merge = c
+        .ok(&[
+            "patch",
+            "deploy",
+            "web",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"labels":{"tier":null}}}"#,
+        ])
+        .await;
+    assert_eq!(merge.trim(), "deployment.apps/web patched");
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas}{.metadata.labels}"
+        ])
+        .await,
+        "2{\"app\":\"web\"}"
+    );
+    assert_eq!(
+        c.ok(&["delete", "deploy", "web"]).await.trim(),
+        "deployment.apps \"web\" deleted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_upstream_errors_and_stores_nothing() {
+    let c = Cluster::start().await;
+    let bad_name = c.file(
+        "bad.yaml",
+        &deployment(1, "x").replace("name: my-api\nspec", "name: My_Api\nspec"),
+    );
+    let err = c.fails(&["apply", "-f", bad_name.to_str().unwrap()]).await;
+    assert!(err.contains("The Deployment \"My_Api\" is invalid: metadata.name: Invalid value: \"My_Api\": a lowercase RFC 1123 subdomain"), "{err}");
+
+    let negative = c.file(
+        "neg.yaml",
+        &deployment(1, "x").replace("replicas: 1", "replicas: -1"),
+    );
+    let err = c.fails(&["create", "-f", negative.to_str().unwrap()]).await;
+    assert!(
+        err.contains("spec.replicas: Invalid value: -1: must be greater than or equal to 0"),
+        "{err}"
+    );
+
+    let mismatch = c.file(
+        "mismatch.yaml",
+        &deployment(1, "x").replacen("app: my-api", "app: other", 1),
+    );
+    let err = c.fails(&["create", "-f", mismatch.to_str().unwrap()]).await;
+    assert!(
+        err.contains("`selector` does not match template `labels`"),
+        "{err}"
+    );
+
+    let elsewhere = c.file(
+        "ns.yaml",
+        &POD.replace("name: my-api\n", "name: my-api\n  namespace: team-c\n"),
+    );
+    let err = c
+        .fails(&["create", "-f", elsewhere.to_str().unwrap()])
+        .await;
+    assert!(err.contains("namespaces \"team-c\" not found"), "{err}");
+
+    // A stale resourceVersion is refused with 409.
+    c.ok(&["create", "configmap", "cfg", "--from-literal=a=1"])
+        .await;
+    let live = c.ok(&["get", "cm", "cfg", "-o", "json"]).await;
+    c.ok(&["label", "cm", "cfg", "x=y"]).await;
+    let stale = c.file("stale.json", &live);
+    let err = c.fails(&["replace", "-f", stale.to_str().unwrap()]).await;
+    assert!(err.contains("the object has been modified; please apply your changes to the latest version and try again"), "{err}");
+
+    let pods = c.kubectl(&["get", "pods"]).await;
+    assert!(pods.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&pods.stderr).trim(),
+        "No resources found in default namespace."
+    );
+    let deploys = c.ok(&["get", "deploy", "-o", "name"]).await;
+    assert_eq!(deploys.trim(), "", "nothing invalid was stored");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_streams_changes_as_table_rows() {
+    let c = Cluster::start().await;
+    c.ok(&["create", "configmap", "first", "--from-literal=a=1"])
+        .await;
+    let mut watch = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(c.kubeconfig())
+        .args(["get", "configmaps", "-w", "--request-timeout=0"])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.ok(&["create", "configmap", "second", "--from-literal=b=2"])
+        .await;
+    c.ok(&["delete", "configmap", "first"]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    watch.start_kill().unwrap();
+    let out = watch.wait_with_output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(names, ["NAME", "first", "second", "first"], "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_come_in_chunks_and_select_by_field() {
+    let c = Cluster::start().await;
+    for i in 0..7 {
+        c.ok(&[
+            "create",
+            "configmap",
+            &format!("cm-{i}"),
+            "--from-literal=a=1",
+        ])
+        .await;
+    }
+    let all = c.ok(&["get", "cm", "--chunk-size=2", "-o", "name"]).await;
+    let names: Vec<&str> = all
+        .lines()
+        .filter(|l| l.starts_with("configmap/cm-"))
+        .collect();
+    assert_eq!(names.len(), 7, "{all}");
+    let one = c
+        .ok(&[
+            "get",
+            "cm",
+            "--field-selector=metadata.name=cm-3",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(one.trim(), "configmap/cm-3");
+    let err = c
+        .fails(&["get", "cm", "--field-selector=spec.nope=x"])
+        .await;
+    assert!(
+        err.contains("\"spec.nope\" is not a known field selector"),
+        "{err}"
+    );
+    let pods = c
+        .fails(&["get", "pods", "--field-selector=status.nope=x"])
+        .await;
+    assert!(
+        pods.contains("field label not supported: status.nope"),
+        "{pods}"
+    );
+    c.ok(&["get", "pods", "--field-selector=status.phase=Running"])
+        .await;
+}
+
+const CRD: &str = "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: crontabs.stable.example.com
+spec:
+  group: stable.example.com
+  scope: Namespaced
+  names:
+    plural: crontabs
+    singular: crontab
+    kind: CronTab
+    shortNames: [ct]
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    additionalPrinterColumns:
+    - name: Spec
+      type: string
+      jsonPath: .spec.cronSpec
+    - name: Age
+      type: date
+      jsonPath: .metadata.creationTimestamp
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              cronSpec: {type: string}
+              replicas: {type: integer}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_resource_definition_is_served_at_once() {
+    let c = Cluster::start().await;
+    let crd = c.file("crd.yaml", CRD);
+    assert_eq!(
+        c.ok(&["apply", "-f", crd.to_str().unwrap()]).await.trim(),
+        "customresourcedefinition.apiextensions.k8s.io/crontabs.stable.example.com created"
+    );
+    let cr = c.file("cr.yaml", "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: nightly\nspec:\n  cronSpec: \"0 3 * * *\"\n  replicas: 1\n");
+    assert_eq!(
+        c.ok(&["apply", "-f", cr.to_str().unwrap()]).await.trim(),
+        "crontab.stable.example.com/nightly created"
+    );
+    let listed = c.ok(&["get", "ct"]).await;
+    assert_eq!(header(&listed), ["NAME", "SPEC", "AGE"]);
+    assert!(
+        listed.contains("nightly") && listed.contains("0 3 * * *"),
+        "{listed}"
+    );
+    let bad = c.file("bad-cr.yaml", "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: bad\nspec:\n  replicas: many\n");
+    let err = c.fails(&["apply", "-f", bad.to_str().unwrap()]).await;
+    assert!(err.contains("spec.replicas"), "{err}");
+    assert_eq!(
+        c.ok(&["delete", "crontab", "nightly"]).await.trim(),
+        "crontab.stable.example.com \"nightly\" deleted"
+    );
+}
