@@ -5,7 +5,8 @@ set -euo pipefail
 
 # Debian packages: build tools, protoc (etcd-client's build script), the real etcd the store
 # tests and benchmark compare against. Later parts add containerd, runc, CNI plugins, nftables.
-PACKAGES=(build-essential pkg-config protobuf-compiler etcd-server)
+# python3-venv: the official Python client's tests run in a virtualenv under target/.
+PACKAGES=(build-essential pkg-config protobuf-compiler etcd-server python3 python3-venv)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -37,4 +38,14 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
     echo "installing cargo-nextest"
     cargo install cargo-nextest --locked
+fi
+
+# The official Python client, for the API compatibility tests, in a virtualenv that the tests
+# find at target/python.
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+VENV="$ROOT/target/python"
+if ! "$VENV/bin/python3" -c "import kubernetes" >/dev/null 2>&1; then
+    echo "installing the Python kubernetes client into $VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q kubernetes
 fi

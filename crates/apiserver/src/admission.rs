@@ -49,7 +49,7 @@ fn default_container(c: &mut Value) {
     set_default(c, "terminationMessagePath", json!("/dev/termination-log"));
     set_default(c, "terminationMessagePolicy", json!("File"));
     set_default(c, "resources", json!({}));
-    if let Some(ports) = c["ports"].as_array_mut() {
+    if let Some(ports) = c.get_mut("ports").and_then(Value::as_array_mut) {
         for p in ports {
             set_default(p, "protocol", json!("TCP"));
         }
@@ -79,7 +79,7 @@ fn default_pod_spec(spec: &mut Value) {
     set_default(spec, "terminationGracePeriodSeconds", json!(30));
     set_default(spec, "securityContext", json!({}));
     for list in ["initContainers", "containers", "ephemeralContainers"] {
-        if let Some(cs) = spec[list].as_array_mut() {
+        if let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) {
             cs.iter_mut().for_each(default_container);
         }
     }
@@ -93,7 +93,35 @@ fn default_template(obj: &mut Value, path: &[&str]) {
         }
         cur = &mut cur[*p];
     }
-    default_pod_spec(&mut cur["spec"]);
+    if let Some(spec) = cur.get_mut("spec") {
+        default_pod_spec(spec);
+    }
+}
+
+/// Drops what a typed decode and encode would drop: null fields (absent pointers in Go) and
+/// empty label, annotation, finalizer and owner lists (omitempty).
+fn normalize(obj: &mut Value) {
+    fn drop_nulls(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                m.retain(|_, v| !v.is_null());
+                m.values_mut().for_each(drop_nulls);
+            }
+            Value::Array(a) => a.iter_mut().for_each(drop_nulls),
+            _ => {}
+        }
+    }
+    drop_nulls(obj);
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in ["labels", "annotations", "finalizers", "ownerReferences"] {
+            let empty = m.get(field).is_some_and(|v| {
+                v.as_object().is_some_and(Map::is_empty) || v.as_array().is_some_and(Vec::is_empty)
+            });
+            if empty {
+                m.remove(field);
+            }
+        }
+    }
 }
 
 /// Fills in what upstream's defaulting fills in for the object's kind.
@@ -101,6 +129,7 @@ pub fn default(resource: &Resource, obj: &mut Value) {
     if resource.custom {
         return;
     }
+    normalize(obj);
     match (resource.group.as_str(), resource.kind.as_str()) {
         ("", "Pod") => {
             default_pod_spec(ensure(obj, &["spec"]));
@@ -232,7 +261,7 @@ fn default_service(obj: &mut Value) {
     if ty == "NodePort" || ty == "LoadBalancer" {
         set_default(spec, "externalTrafficPolicy", json!("Cluster"));
     }
-    if let Some(ports) = spec["ports"].as_array_mut() {
+    if let Some(ports) = spec.get_mut("ports").and_then(Value::as_array_mut) {
         for p in ports {
             set_default(p, "protocol", json!("TCP"));
             let port = p["port"].clone();
@@ -641,6 +670,13 @@ mod tests {
         assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
         let c = &d["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+        assert!(
+            c.get("env").is_none()
+                && d["spec"]["template"]["spec"]
+                    .get("initContainers")
+                    .is_none(),
+            "no nulls added: {c}"
+        );
         assert_eq!(c["ports"][0]["protocol"], "TCP");
         assert_eq!(d["spec"]["template"]["spec"]["restartPolicy"], "Always");
         validate(&r, &d, None).unwrap();

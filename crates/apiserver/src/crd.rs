@@ -139,7 +139,7 @@ pub async fn established(state: &Arc<ApiServer>, crd: &Value) {
              "message": "the initial names have been accepted", "lastTransitionTime": now},
         ],
     });
-    if let Some(m) = updated["metadata"].as_object_mut() {
+    if let Some(m) = updated.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
     let bytes = bytes::Bytes::from(serde_json::to_vec(&updated).unwrap_or_default());

@@ -379,8 +379,11 @@ async fn write_update(
         "resourceVersion".into(),
         old["metadata"]["resourceVersion"].clone(),
     );
-    if unchanged == *old || call.query.dry_run {
-        return Ok(if call.query.dry_run { new } else { old.clone() });
+    if unchanged == *old {
+        return Ok(old.clone());
+    }
+    if call.query.dry_run {
+        return Ok(unchanged);
     }
     let key = call.key();
     let deleting = meta(&new).is_some_and(|m| m.contains_key("deletionTimestamp"));

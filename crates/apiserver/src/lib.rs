@@ -12,6 +12,7 @@ pub mod crd;
 pub mod discovery;
 pub mod handlers;
 pub mod kubeconfig;
+pub mod metrics;
 mod namespaces;
 pub mod objects;
 pub mod openapi;
@@ -89,6 +90,7 @@ pub struct ApiServer {
     pub started: SystemTime,
     /// Serialises ClusterIP and NodePort allocation.
     pub(crate) allocation: tokio::sync::Mutex<()>,
+    pub metrics: metrics::Metrics,
 }
 
 /// A running server.
@@ -123,6 +125,7 @@ impl Server {
             config,
             started: SystemTime::now(),
             allocation: tokio::sync::Mutex::new(()),
+            metrics: metrics::Metrics::default(),
         });
         bootstrap::run(&state, addr)
             .await

@@ -9,6 +9,7 @@ use barge_api::{ApiError, Resource};
 use http::{Method, StatusCode};
 use serde_json::json;
 
+use crate::metrics::Labels;
 use crate::request::{self, Format, Query, Response};
 use crate::{ApiServer, KUBERNETES_VERSION, discovery, handlers, openapi, watch};
 
@@ -26,13 +27,63 @@ pub async fn dispatch(
     req: http::Request<hyper::body::Incoming>,
 ) -> Response {
     let started = Instant::now();
-    let method = req.method().clone();
+    let labels = labels_for(&state, req.method(), req.uri());
     let path = req.uri().path().to_owned();
-    let response = route(state, req)
+    let response = route(state.clone(), req)
         .await
         .unwrap_or_else(|e| request::error(&e));
-    tracing::debug!(%method, %path, status = response.status().as_u16(), elapsed = ?started.elapsed());
+    let code = response.status().as_u16();
+    tracing::debug!(verb = %labels.verb, %path, code, elapsed = ?started.elapsed());
+    state.metrics.observe(labels, code, started.elapsed());
     response
+}
+
+/// The metric labels of a request, as upstream's request info names them.
+fn labels_for(state: &ApiServer, method: &Method, uri: &http::Uri) -> Labels {
+    let segments: Vec<&str> = uri
+        .path()
+        .trim_end_matches('/')
+        .split('/')
+        .skip(1)
+        .collect();
+    let target = match segments.as_slice() {
+        ["api", version, rest @ ..] if !rest.is_empty() => {
+            parse_target(state, "", version, rest).ok()
+        }
+        ["apis", group, version, rest @ ..] if !rest.is_empty() => {
+            parse_target(state, group, version, rest).ok()
+        }
+        _ => None,
+    };
+    let Some(t) = target else {
+        return Labels {
+            verb: method.as_str().to_owned(),
+            ..Labels::default()
+        };
+    };
+    let watch = uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let verb = match (method, t.name.is_some()) {
+        (&Method::GET, true) => "GET",
+        (&Method::GET, false) if watch => "WATCH",
+        (&Method::GET, false) => "LIST",
+        (&Method::DELETE, false) => "DELETECOLLECTION",
+        (m, _) => m.as_str(),
+    };
+    let scope = match (&t.name, &t.namespace) {
+        (Some(_), _) => "resource",
+        (None, Some(_)) => "namespace",
+        (None, None) => "cluster",
+    };
+    Labels {
+        verb: verb.to_owned(),
+        group: t.resource.group,
+        version: t.resource.version,
+        resource: t.resource.plural,
+        subresource: t.subresource.unwrap_or_default(),
+        scope: scope.to_owned(),
+    }
 }
 
 async fn route(
@@ -44,7 +95,8 @@ async fn route(
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match (req.method(), segments.as_slice()) {
         (&Method::GET, ["version"]) => Ok(request::ok(&version(), Format::Json)),
-        (&Method::GET, ["healthz" | "livez" | "readyz", ..]) => Ok(plain("ok")),
+        (&Method::GET, ["healthz" | "livez" | "readyz", ..]) => Ok(plain("ok".into())),
+        (&Method::GET, ["metrics"]) => Ok(plain(state.metrics.render())),
         (&Method::GET, ["api"]) => Ok(discovery::core(&state, req.headers())),
         (&Method::GET, ["apis"]) => Ok(discovery::groups(&state, req.headers())),
         (&Method::GET, ["api", version]) => discovery::resource_list(&state, "", version),
@@ -88,7 +140,7 @@ fn version() -> serde_json::Value {
     })
 }
 
-fn plain(text: &'static str) -> Response {
+fn plain(text: String) -> Response {
     http::Response::builder()
         .status(StatusCode::OK)
         .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")

@@ -108,7 +108,12 @@ pub async fn allocate(state: &ApiServer, obj: &mut Value) -> Result<(), ApiError
     if ty == "NodePort" || ty == "LoadBalancer" {
         let (lo, hi) = state.config.node_port_range;
         let mut taken = ports;
-        for p in spec["ports"].as_array_mut().into_iter().flatten() {
+        for p in spec
+            .get_mut("ports")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
             match p["nodePort"].as_i64() {
                 Some(n) if n != 0 => {
                     if !(i64::from(lo)..=i64::from(hi)).contains(&n) || taken.contains(&n) {

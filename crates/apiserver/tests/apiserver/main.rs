@@ -2,6 +2,7 @@
 //! random port with a SQLite store in a temporary directory, one per test.
 
 mod kubectl;
+mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
