@@ -7,10 +7,9 @@ deps:
 build: deps
 	cargo build --release
 
-# Builds Barge and starts what exists. The cluster (`barge server`) arrives with the API server;
-# until then this prints the version of the binary that was built.
+# Builds Barge and starts the control plane (no node agent yet: issue 5).
 run: build
-	./target/release/barge version
+	./target/release/barge server --disable-agent
 
 lint:
 	cargo fmt --all --check
