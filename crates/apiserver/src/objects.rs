@@ -176,8 +176,9 @@ pub fn prepare_create(
         m.remove("generation");
     }
     // Status is the controllers' to write, except for custom resources without a status
-    // subresource, whose status is plain data.
+    // subresource, whose status is plain data, and Nodes, which kubelets create with theirs.
     if (resource.subresource("status").is_some() || !custom)
+        && resource.kind != "Node"
         && let Some(o) = obj.as_object_mut()
         && o.contains_key("status")
     {

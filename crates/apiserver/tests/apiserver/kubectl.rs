@@ -547,3 +547,92 @@ async fn a_custom_resource_definition_is_served_at_once() {
         "crontab.stable.example.com \"nightly\" deleted"
     );
 }
+
+const NODE: &str = "apiVersion: v1
+kind: Node
+metadata:
+  name: node-1
+  labels:
+    node-role.kubernetes.io/control-plane: \"\"
+status:
+  conditions:
+  - type: Ready
+    status: \"True\"
+    reason: KubeletReady
+    message: kubelet is posting ready status
+  nodeInfo:
+    kubeletVersion: v1.32.4
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn describe_and_output_formats() {
+    let c = Cluster::start().await;
+    let node = c.file("node.yaml", NODE);
+    c.ok(&["apply", "-f", node.to_str().unwrap()]).await;
+    c.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.27",
+        "--port=80",
+    ])
+    .await;
+    c.ok(&[
+        "expose",
+        "deployment",
+        "web",
+        "--port=80",
+        "--target-port=8080",
+    ])
+    .await;
+    c.ok(&[
+        "run",
+        "tmp",
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "sleep",
+        "3600",
+    ])
+    .await;
+
+    let nodes = c.ok(&["get", "nodes"]).await;
+    assert_eq!(
+        header(&nodes),
+        ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    );
+    assert!(
+        nodes.contains("node-1") && nodes.contains("control-plane") && nodes.contains("v1.32.4"),
+        "{nodes}"
+    );
+    for (kind, name, expect) in [
+        ("pod", "tmp", "Status:           Pending"),
+        ("deployment", "web", "Replicas:               1 desired"),
+        (
+            "service",
+            "web",
+            "Port:                     <unset>  80/TCP",
+        ),
+        ("namespace", "default", "Status:       Active"),
+        ("node", "node-1", "Roles:              control-plane"),
+    ] {
+        let out = c.ok(&["describe", kind, name]).await;
+        assert!(out.contains(expect), "describe {kind}: {out}");
+    }
+    let all = c.ok(&["get", "pods", "-A", "-o", "wide"]).await;
+    assert_eq!(header(&all)[0..2], ["NAMESPACE", "NAME"]);
+    let yaml = c.ok(&["get", "svc", "web", "-o", "yaml"]).await;
+    assert!(
+        yaml.contains("clusterIP: 10.96.") && yaml.contains("targetPort: 8080"),
+        "{yaml}"
+    );
+    let labels = c.ok(&["get", "pods", "--show-labels"]).await;
+    assert!(labels.contains("run=tmp"), "{labels}");
+    let every = c.ok(&["get", "all"]).await;
+    assert!(
+        every.contains("pod/tmp")
+            && every.contains("service/web")
+            && every.contains("deployment.apps/web"),
+        "{every}"
+    );
+}
