@@ -196,11 +196,7 @@ pub async fn load(state: &ApiServer) -> Result<(), ApiError> {
 }
 
 /// Checks a custom resource against its version's schema: types, required fields and enums.
-pub fn validate_custom(
-    _state: &ApiServer,
-    resource: &Resource,
-    obj: &Value,
-) -> Result<(), ApiError> {
+pub fn validate_custom(resource: &Resource, obj: &Value) -> Result<(), ApiError> {
     let Some(schema) = &resource.schema else {
         return Ok(());
     };

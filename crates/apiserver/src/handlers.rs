@@ -14,11 +14,12 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::admission::{Attributes, Operation};
 use crate::objects::{self, meta, meta_mut, meta_str};
 use crate::printing::{Include, Printer};
 use crate::request::{self, Format, Query, Response};
 use crate::router::Target;
-use crate::{ApiServer, admission, crd};
+use crate::{ApiServer, crd};
 
 /// One resource call.
 #[derive(Debug)]
@@ -309,41 +310,24 @@ pub async fn list(call: Call) -> Result<Response, ApiError> {
     Ok(request::ok(&list, call.format))
 }
 
-/// Refuses new objects in a namespace that does not exist or is being deleted.
-async fn namespace_lifecycle(call: &Call, name: &str) -> Result<(), ApiError> {
-    let Some(ns) = call.namespace().filter(|_| call.resource().namespaced) else {
-        return Ok(());
-    };
-    let namespaces = GroupResource::new("", "namespaces");
-    let key = format!("/registry/namespaces/{ns}");
-    let (obj, _) = read(call.store(), &key, &namespaces, ns).await?;
-    if obj["status"]["phase"] == "Terminating" {
-        return Err(ApiError::forbidden(
-            &call.gr(),
-            name,
-            &format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            ),
-        ));
-    }
-    Ok(())
-}
-
 pub async fn create(call: Call) -> Result<Response, ApiError> {
     let resource = call.resource().clone();
     let mut obj = decode_body(&call)?;
     objects::check_type(&resource, &mut obj)?;
     objects::prepare_create(&resource, &mut obj, call.namespace(), SystemTime::now())?;
     let name = objects::name(&obj).to_owned();
-    namespace_lifecycle(&call, &name).await?;
-    admission::default(&resource, &mut obj);
-    admission::validate(&resource, &obj, None)?;
-    if resource.kind == "Service" && resource.group.is_empty() {
-        crate::services::allocate(&call.state, &mut obj).await?;
-    }
-    if resource.custom {
-        crd::validate_custom(&call.state, &resource, &obj)?;
-    }
+    let attrs = Attributes {
+        resource: &resource,
+        operation: Operation::Create,
+        namespace: call.namespace(),
+        name: &name,
+        subresource: None,
+        old: None,
+    };
+    call.state
+        .admission
+        .run(&call.state, &attrs, &mut obj)
+        .await?;
     if call.query.dry_run {
         return Ok(call.answer(StatusCode::CREATED, &obj));
     }
@@ -369,11 +353,18 @@ async fn write_update(
     mut new: Value,
 ) -> Result<Value, ApiError> {
     let resource = call.resource();
-    admission::default(resource, &mut new);
-    admission::validate(resource, &new, Some(old))?;
-    if resource.custom {
-        crd::validate_custom(&call.state, resource, &new)?;
-    }
+    let attrs = Attributes {
+        resource,
+        operation: Operation::Update,
+        namespace: call.namespace(),
+        name: call.name(),
+        subresource: call.target.subresource.as_deref(),
+        old: Some(old),
+    };
+    call.state
+        .admission
+        .run(&call.state, &attrs, &mut new)
+        .await?;
     let mut unchanged = new.clone();
     meta_mut(&mut unchanged).insert(
         "resourceVersion".into(),

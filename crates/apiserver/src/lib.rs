@@ -91,6 +91,7 @@ pub struct ApiServer {
     /// Serialises ClusterIP and NodePort allocation.
     pub(crate) allocation: tokio::sync::Mutex<()>,
     pub metrics: metrics::Metrics,
+    pub admission: admission::Chain,
 }
 
 /// A running server.
@@ -126,6 +127,7 @@ impl Server {
             started: SystemTime::now(),
             allocation: tokio::sync::Mutex::new(()),
             metrics: metrics::Metrics::default(),
+            admission: admission::Chain::default(),
         });
         bootstrap::run(&state, addr)
             .await
