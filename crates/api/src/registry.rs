@@ -104,6 +104,7 @@ const NONE: &[&str] = &[];
 
 /// The built-in resources, in the order discovery lists them (which is the order
 /// `kubectl get all` prints them in).
+#[rustfmt::skip]
 const BUILTINS: &[Builtin] = &[
     (
         "",
@@ -175,7 +176,7 @@ const BUILTINS: &[Builtin] = &[
         true,
         &["sa"],
         NONE,
-        &["token"],
+        NONE,
     ),
     ("", "v1", "Event", "events", true, &["ev"], NONE, NONE),
     (
