@@ -472,16 +472,21 @@ fn builtin_subresource(group: &str, version: &str, kind: &str, name: &str) -> Su
 }
 
 /// Where a built-in resource is stored. Like upstream, core and most built-in groups omit the
-/// group (`/registry/pods`).
-///
-/// Upstream stores autoscaling/v1 and v2 HPAs in one place, and events.k8s.io Events with the
-/// core ones, converting between versions on the way in and out. Barge has no conversion yet,
-/// so those versions keep their own places until it does.
-fn builtin_storage(group: &str, version: &str, plural: &str) -> String {
-    match (group, version) {
-        ("autoscaling", "v1") => format!("/registry/autoscaling/v1/{plural}"),
-        ("" | "apps" | "batch" | "autoscaling" | "policy" | "coordination.k8s.io", _)
-        | ("storage.k8s.io" | "scheduling.k8s.io", _) => format!("/registry/{plural}"),
+/// group (`/registry/pods`), the versions of one resource share one place, and events.k8s.io
+/// Events are the core ones (see `convert`).
+fn builtin_storage(group: &str, plural: &str) -> String {
+    match group {
+        ""
+        | "apps"
+        | "batch"
+        | "autoscaling"
+        | "policy"
+        | "coordination.k8s.io"
+        | "storage.k8s.io"
+        | "scheduling.k8s.io"
+        | "events.k8s.io" => {
+            format!("/registry/{plural}")
+        }
         _ => format!("/registry/{group}/{plural}"),
     }
 }
@@ -505,7 +510,7 @@ pub fn builtins() -> Vec<Resource> {
                     .iter()
                     .map(|s| builtin_subresource(group, version, kind, s))
                     .collect(),
-                storage_prefix: builtin_storage(group, version, plural),
+                storage_prefix: builtin_storage(group, plural),
                 custom: false,
                 printer_columns: None,
                 schema: None,

@@ -57,6 +57,30 @@ impl Call {
         self.state.store.as_ref()
     }
 
+    /// An object as this call's version serves it (converted from the storage version).
+    pub fn served(&self, obj: Value) -> Value {
+        let r = self.resource();
+        match barge_api::convert::storage_version(&r.group, &r.kind) {
+            Some(_) => barge_api::convert::convert(&obj, &r.api_version()),
+            None => obj,
+        }
+    }
+
+    /// The stored form of an object: in its storage version, without resourceVersion.
+    fn encode(&self, obj: &Value) -> Bytes {
+        let r = self.resource();
+        match barge_api::convert::storage_version(&r.group, &r.kind) {
+            Some(v) => encode(&barge_api::convert::convert(obj, v)),
+            None => encode(obj),
+        }
+    }
+
+    /// Reads this call's object, as served.
+    async fn read(&self) -> Result<(Value, Revision), ApiError> {
+        let (obj, rev) = read(self.store(), &self.key(), &self.gr(), self.name()).await?;
+        Ok((self.served(obj), rev))
+    }
+
     pub fn printer(&self) -> Printer {
         Printer::new(self.resource(), self.resource().printer_columns.clone())
     }
@@ -145,7 +169,7 @@ fn decode_body(call: &Call) -> Result<Value, ApiError> {
 }
 
 pub async fn get(call: Call) -> Result<Response, ApiError> {
-    let (obj, _) = read(call.store(), &call.key(), &call.gr(), call.name()).await?;
+    let (obj, _) = call.read().await?;
     match call.target.subresource.as_deref() {
         Some("scale") => Ok(request::ok(&scale_of(&obj)?, Format::Json)),
         _ => Ok(call.answer(StatusCode::OK, &obj)),
@@ -272,7 +296,7 @@ pub async fn list_objects(call: &Call) -> Result<(Vec<Value>, Revision, Option<S
             })?;
         revision = Some(page.revision);
         for kv in &page.kvs {
-            let obj = from_kv(kv)?;
+            let obj = call.served(from_kv(kv)?);
             if filter.matches(&obj) {
                 items.push(obj);
                 if limit.is_some_and(|l| items.len() == l) {
@@ -334,10 +358,10 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
     let key = resource.key(call.namespace(), &name);
     let kv = call
         .store()
-        .create(&key, encode(&obj), None)
+        .create(&key, call.encode(&obj), None)
         .await
         .map_err(|e| store_error(e, &call.gr(), &name))?;
-    let created = from_kv(&kv)?;
+    let created = call.served(from_kv(&kv)?);
     if resource.kind == "CustomResourceDefinition" {
         crd::established(&call.state, &created).await;
     }
@@ -387,10 +411,10 @@ async fn write_update(
     }
     let kv = call
         .store()
-        .update(&key, encode(&new), revision, None)
+        .update(&key, call.encode(&new), revision, None)
         .await
         .map_err(|e| store_error(e, &call.gr(), call.name()))?;
-    let updated = from_kv(&kv)?;
+    let updated = call.served(from_kv(&kv)?);
     if resource.kind == "CustomResourceDefinition" {
         crd::established(&call.state, &updated).await;
     }
@@ -437,7 +461,7 @@ fn check_precondition(
 }
 
 pub async fn update(call: Call) -> Result<Response, ApiError> {
-    let (old, revision) = read(call.store(), &call.key(), &call.gr(), call.name()).await?;
+    let (old, revision) = call.read().await?;
     if call.target.subresource.as_deref() == Some("scale") {
         let scale = decode_body(&call)?;
         return write_scale(&call, &old, revision, &scale).await;
@@ -506,7 +530,7 @@ pub async fn patch(call: Call) -> Result<Response, ApiError> {
     // A conflict between our read and our write is retried: a patch does not name a revision
     // unless it sets metadata.resourceVersion itself.
     for _ in 0..5 {
-        let current = match read(call.store(), &call.key(), &call.gr(), call.name()).await {
+        let current = match call.read().await {
             Ok(c) => c,
             Err(e) if e.code == 404 && call.content_type == "application/apply-patch+yaml" => {
                 return apply_create(call).await;
@@ -644,7 +668,7 @@ async fn bind(call: Call) -> Result<Response, ApiError> {
             vec![barge_api::Cause::required("target.name", "")],
         ));
     }
-    let (old, revision) = read(call.store(), &call.key(), &call.gr(), call.name()).await?;
+    let (old, revision) = call.read().await?;
     if old["spec"]["nodeName"]
         .as_str()
         .is_some_and(|n| !n.is_empty())
@@ -675,7 +699,7 @@ async fn bind(call: Call) -> Result<Response, ApiError> {
     );
     new["status"]["conditions"] = json!(conditions);
     call.store()
-        .update(&call.key(), encode(&new), revision, None)
+        .update(&call.key(), call.encode(&new), revision, None)
         .await
         .map_err(|e| store_error(e, &call.gr(), call.name()))?;
     Ok(request::respond(
@@ -727,7 +751,7 @@ pub async fn delete(call: Call) -> Result<Response, ApiError> {
         uid,
         resource_version: rv,
     } = delete_options(&call)?;
-    let (old, revision) = read(call.store(), &call.key(), &call.gr(), call.name()).await?;
+    let (old, revision) = call.read().await?;
     if let Some(uid) = uid
         && meta_str(&old, "uid") != Some(uid.as_str())
     {
@@ -782,10 +806,10 @@ pub async fn delete(call: Call) -> Result<Response, ApiError> {
         }
         let kv = call
             .store()
-            .update(&call.key(), encode(&new), revision, None)
+            .update(&call.key(), call.encode(&new), revision, None)
             .await
             .map_err(|e| store_error(e, &call.gr(), call.name()))?;
-        let updated = from_kv(&kv)?;
+        let updated = call.served(from_kv(&kv)?);
         if resource.kind == "Namespace" {
             tokio::spawn(crate::namespaces::finalize(
                 call.state.clone(),

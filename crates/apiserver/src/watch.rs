@@ -93,6 +93,7 @@ pub async fn serve(call: Call) -> Result<Response, ApiError> {
             .map(from_kv)
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
+            .map(|o| call.served(o))
             .filter(|o| filter.matches(o))
             .collect();
         (objects, page.revision)
@@ -137,8 +138,8 @@ pub async fn serve(call: Call) -> Result<Response, ApiError> {
         .expect("a valid response"))
 }
 
-fn object_at(kv: &KeyValue, revision: i64) -> Option<Value> {
-    let mut obj = from_kv(kv).ok()?;
+fn object_at(call: &Call, kv: &KeyValue, revision: i64) -> Option<Value> {
+    let mut obj = call.served(from_kv(kv).ok()?);
     meta_mut(&mut obj).insert("resourceVersion".into(), json!(revision.to_string()));
     Some(obj)
 }
@@ -184,11 +185,11 @@ async fn run(
         let before = event
             .prev_kv
             .as_ref()
-            .and_then(|p| object_at(p, p.mod_revision))
+            .and_then(|p| object_at(&stream.call, p, p.mod_revision))
             .filter(|o| filter.matches(o));
         let (kind, object) = match event.kind {
             EventKind::Put => {
-                let Some(now) = object_at(&event.kv, rev) else {
+                let Some(now) = object_at(&stream.call, &event.kv, rev) else {
                     continue;
                 };
                 match (before.is_some(), filter.matches(&now)) {
@@ -199,7 +200,11 @@ async fn run(
                 }
             }
             EventKind::Delete => {
-                let Some(prev) = event.prev_kv.as_ref().and_then(|p| object_at(p, rev)) else {
+                let Some(prev) = event
+                    .prev_kv
+                    .as_ref()
+                    .and_then(|p| object_at(&stream.call, p, rev))
+                else {
                     continue;
                 };
                 if before.is_none() {

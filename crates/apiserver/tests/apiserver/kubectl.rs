@@ -636,3 +636,67 @@ async fn describe_and_output_formats() {
         "{every}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_that_share_storage_are_converted() {
+    let c = Cluster::start().await;
+    c.ok(&["create", "deployment", "web", "--image=nginx:1.27"])
+        .await;
+    let hpa = c
+        .ok(&[
+            "autoscale",
+            "deployment",
+            "web",
+            "--cpu-percent=50",
+            "--min=1",
+            "--max=5",
+        ])
+        .await;
+    assert_eq!(
+        hpa.trim(),
+        "horizontalpodautoscaler.autoscaling/web autoscaled"
+    );
+    let listed = c.ok(&["get", "hpa"]).await;
+    assert_eq!(
+        header(&listed),
+        [
+            "NAME",
+            "REFERENCE",
+            "TARGETS",
+            "MINPODS",
+            "MAXPODS",
+            "REPLICAS",
+            "AGE"
+        ]
+    );
+    assert!(listed.contains("cpu: <unknown>/50%"), "{listed}");
+    let v1 = c
+        .ok(&[
+            "get",
+            "--raw",
+            "/apis/autoscaling/v1/namespaces/default/horizontalpodautoscalers/web",
+        ])
+        .await;
+    assert!(v1.contains("\"targetCPUUtilizationPercentage\":50"), "{v1}");
+
+    let uid = c
+        .ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.uid}"])
+        .await;
+    let event = c.file("event.yaml", &format!("apiVersion: events.k8s.io/v1\nkind: Event\nmetadata:\n  name: web.1\neventTime: \"2026-11-25T10:00:00.000000Z\"\nreportingController: deployment-controller\nreportingInstance: barge\naction: Scaling\nreason: ScalingReplicaSet\nnote: Scaled up replica set web-1 to 1\ntype: Normal\nregarding:\n  apiVersion: apps/v1\n  kind: Deployment\n  name: web\n  namespace: default\n  uid: {uid}\n"));
+    c.ok(&["create", "-f", event.to_str().unwrap()]).await;
+    let core = c
+        .ok(&[
+            "get",
+            "events",
+            "-o",
+            "jsonpath={.items[0].message}|{.items[0].involvedObject.name}",
+        ])
+        .await;
+    assert_eq!(core, "Scaled up replica set web-1 to 1|web");
+    let described = c.ok(&["describe", "deployment", "web"]).await;
+    assert!(
+        described.contains("ScalingReplicaSet")
+            && described.contains("Scaled up replica set web-1 to 1"),
+        "{described}"
+    );
+}
