@@ -73,10 +73,10 @@ fn core_to_events(obj: &Value) -> Value {
     rename(&src, &mut out, EVENT_SAME);
     rename(&src, &mut out, EVENT_RENAMED);
     // Upstream's events.k8s.io requires eventTime; old core events only have timestamps.
-    if out.get("eventTime").is_none_or(Value::is_null) {
-        if let Some(t) = src.get("firstTimestamp").and_then(Value::as_str) {
-            out.insert("eventTime".into(), json!(t.replace('Z', ".000000Z")));
-        }
+    if out.get("eventTime").is_none_or(Value::is_null)
+        && let Some(t) = src.get("firstTimestamp").and_then(Value::as_str)
+    {
+        out.insert("eventTime".into(), json!(t.replace('Z', ".000000Z")));
     }
     Value::Object(out)
 }
