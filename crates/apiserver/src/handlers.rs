@@ -169,7 +169,19 @@ fn decode_body(call: &Call) -> Result<Value, ApiError> {
 }
 
 pub async fn get(call: Call) -> Result<Response, ApiError> {
-    let (obj, _) = call.read().await?;
+    let (obj, _) = if call.query.resource_version.as_deref() == Some("0") {
+        let root = call.resource().list_prefix(None);
+        let (cached, _) = call
+            .state
+            .cache
+            .get(&call.state.store, &root, &call.key())
+            .await
+            .map_err(|e| store_error(e, &call.gr(), call.name()))?;
+        let obj = cached.ok_or_else(|| ApiError::not_found(&call.gr(), call.name()))?;
+        (call.served(obj.as_ref().clone()), 0)
+    } else {
+        call.read().await?
+    };
     match call.target.subresource.as_deref() {
         Some("scale") => Ok(request::ok(&scale_of(&obj)?, Format::Json)),
         _ => Ok(call.answer(StatusCode::OK, &obj)),
@@ -276,6 +288,9 @@ pub async fn list_objects(call: &Call) -> Result<(Vec<Value>, Revision, Option<S
         None => (list_revision(&call.query)?, None),
     };
     let limit = call.query.limit.filter(|l| *l > 0);
+    if call.query.resource_version.as_deref() == Some("0") && call.query.continue_token.is_none() {
+        return list_from_cache(call, &filter, &prefix, limit).await;
+    }
     let mut items = Vec::new();
     loop {
         let want = limit.map(|l| l - items.len());
@@ -312,6 +327,35 @@ pub async fn list_objects(call: &Call) -> Result<(Vec<Value>, Revision, Option<S
         }
         start_after = page.kvs.last().map(|kv| kv.key.clone());
     }
+}
+
+/// A list served from the watch cache (`resourceVersion=0`).
+async fn list_from_cache(
+    call: &Call,
+    filter: &Filter,
+    prefix: &str,
+    limit: Option<usize>,
+) -> Result<(Vec<Value>, Revision, Option<String>), ApiError> {
+    let root = call.resource().list_prefix(None);
+    let (objects, revision) = call
+        .state
+        .cache
+        .list(&call.state.store, &root, prefix)
+        .await
+        .map_err(|e| store_error(e, &call.gr(), ""))?;
+    let mut items = Vec::new();
+    for (i, (key, obj)) in objects.iter().enumerate() {
+        let obj = call.served(obj.as_ref().clone());
+        if filter.matches(&obj) {
+            items.push(obj);
+            if limit.is_some_and(|l| items.len() == l) {
+                let more = i + 1 < objects.len();
+                let token = more.then(|| encode_continue(revision, key, prefix));
+                return Ok((items, revision, token));
+            }
+        }
+    }
+    Ok((items, revision, None))
 }
 
 pub async fn list(call: Call) -> Result<Response, ApiError> {

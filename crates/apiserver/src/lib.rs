@@ -8,6 +8,7 @@
 
 pub mod admission;
 mod bootstrap;
+pub mod cache;
 pub mod crd;
 pub mod discovery;
 pub mod handlers;
@@ -92,6 +93,7 @@ pub struct ApiServer {
     pub(crate) allocation: tokio::sync::Mutex<()>,
     pub metrics: metrics::Metrics,
     pub admission: admission::Chain,
+    pub cache: cache::WatchCache,
 }
 
 /// A running server.
@@ -128,6 +130,7 @@ impl Server {
             allocation: tokio::sync::Mutex::new(()),
             metrics: metrics::Metrics::default(),
             admission: admission::Chain::default(),
+            cache: cache::WatchCache::default(),
         });
         bootstrap::run(&state, addr)
             .await

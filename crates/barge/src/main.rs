@@ -30,6 +30,49 @@ enum Command {
 enum Bench {
     /// The SQLite store against a real etcd (started for the run; needs etcd-server).
     Store(StoreBench),
+    /// The API server over HTTPS: pod creates and gets, lists, watch fan-out, memory (starts
+    /// a server for the run unless --kubeconfig is given).
+    Api(ApiBench),
+}
+
+#[derive(Debug, Args)]
+struct ApiBench {
+    /// Benchmark the already-running server of this kubeconfig instead of starting one.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// With --kubeconfig: the server's process id, to report its memory.
+    #[arg(long, requires = "kubeconfig")]
+    pid: Option<u32>,
+    /// Where a server started for the run keeps its data.
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+    /// Concurrent clients, one connection each.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
+    /// Pod creates from one client.
+    #[arg(long, default_value_t = 1_000)]
+    sequential_creates: usize,
+    /// Pod creates spread over the clients.
+    #[arg(long, default_value_t = 8_000)]
+    creates: usize,
+    /// Pod gets from one client.
+    #[arg(long, default_value_t = 2_000)]
+    sequential_gets: usize,
+    /// Pod gets spread over the clients.
+    #[arg(long, default_value_t = 50_000)]
+    gets: usize,
+    /// Namespace sizes at which full lists are timed.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000, 100_000])]
+    pods: Vec<usize>,
+    /// Full lists timed at each size.
+    #[arg(long, default_value_t = 5)]
+    list_repetitions: usize,
+    /// Watchers in the fan-out run.
+    #[arg(long, default_value_t = 1_000)]
+    watchers: usize,
+    /// Pods created while the watchers watch.
+    #[arg(long, default_value_t = 200)]
+    watch_events: usize,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +120,24 @@ fn main() -> Result<()> {
                 ..Default::default()
             };
             runtime()?.block_on(barge_bench::store::run(options))
+        }
+        Command::Bench(Bench::Api(b)) => {
+            let options = barge_bench::api::Options {
+                kubeconfig: b.kubeconfig,
+                pid: b.pid,
+                dir: b.dir,
+                clients: b.clients,
+                sequential_creates: b.sequential_creates,
+                creates: b.creates,
+                sequential_gets: b.sequential_gets,
+                gets: b.gets,
+                pods: b.pods,
+                list_repetitions: b.list_repetitions,
+                watchers: b.watchers,
+                watch_events: b.watch_events,
+                ..Default::default()
+            };
+            runtime()?.block_on(barge_bench::api::run(options))
         }
     }
 }

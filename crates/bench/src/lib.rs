@@ -2,6 +2,8 @@
 //! measured in the same run on the same machine and disk (for the store: a real etcd), so the
 //! comparison holds even though absolute numbers vary between machines.
 
+pub mod api;
+pub mod https;
 pub mod store;
 
 use std::time::Duration;

@@ -1,0 +1,788 @@
+//! `barge bench api`: drives a running API server over HTTPS, the way clients do, and prints
+//! figures: pod creates and gets per second with 1 and many clients, list latency at a few
+//! namespace sizes, watch fan-out delivery, and the server's resident memory.
+//!
+//! By default it starts `barge server` itself (this same binary, with its data in a temporary
+//! directory) so that the server's memory can be read from `/proc`; `--kubeconfig` points it at a
+//! server that is already running instead. Every client is its own HTTP/2 connection, so the
+//! server sees as many connections as there are clients, as it would with real controllers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use bytes::{Bytes, BytesMut};
+use http::{Method, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use crate::https::{Client, Connection, Kubeconfig};
+use crate::percentile;
+
+const PODS: &str = "/api/v1/namespaces/default/pods";
+
+/// hyper's HTTP/2 server allows 200 concurrent streams per connection by default, and a watch
+/// holds its stream for as long as it runs, so watchers are spread to stay well under that.
+const WATCHERS_PER_CONNECTION: usize = 100;
+
+/// What to run; the defaults take about two to three minutes on a 2-core machine.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// An already-running server's kubeconfig; `None` starts a server for the run.
+    pub kubeconfig: Option<PathBuf>,
+    /// The process whose memory to report when the server is not started by the benchmark.
+    pub pid: Option<u32>,
+    /// Where a started server keeps its data (a temporary directory is made inside).
+    pub dir: PathBuf,
+    /// Concurrent clients (one connection each) in the concurrent runs and the fills.
+    pub clients: usize,
+    /// Creates one after the other, from one client.
+    pub sequential_creates: usize,
+    /// Creates spread over `clients`.
+    pub creates: usize,
+    /// Gets one after the other, from one client.
+    pub sequential_gets: usize,
+    /// Gets spread over `clients`.
+    pub gets: usize,
+    /// The namespace sizes at which lists are timed, smallest first; the namespace is filled
+    /// up to each in turn.
+    pub pods: Vec<usize>,
+    /// Full lists timed at each size.
+    pub list_repetitions: usize,
+    /// Watchers in the fan-out run.
+    pub watchers: usize,
+    /// Pods created (one after the other) while the watchers watch.
+    pub watch_events: usize,
+    /// The pause between those creates, so the run measures delivery rather than queueing.
+    pub watch_interval: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            kubeconfig: None,
+            pid: None,
+            dir: std::env::temp_dir(),
+            clients: 32,
+            sequential_creates: 1_000,
+            // With the sequential creates this leaves the namespace just under the first list
+            // size, so that list is timed at the size asked for.
+            creates: 8_000,
+            sequential_gets: 2_000,
+            gets: 50_000,
+            pods: vec![10_000, 100_000],
+            list_repetitions: 5,
+            watchers: 1_000,
+            watch_events: 200,
+            watch_interval: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Runs the workload against the server and prints the table; a server started for the run is
+/// stopped and its data removed on every way out, errors and Ctrl-C included.
+pub async fn run(options: Options) -> Result<()> {
+    ensure!(options.clients > 0, "--clients must be at least 1");
+    let server = match &options.kubeconfig {
+        Some(path) => Target {
+            kubeconfig: Kubeconfig::read(path)?,
+            pid: options.pid,
+            _started: None,
+        },
+        None => start_server(&options.dir).await?,
+    };
+    let mut figures = Figures::default();
+    let outcome = tokio::select! {
+        r = workload(&server, &options, &mut figures) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    drop(server);
+    outcome?;
+    print_table(&options, &figures);
+    Ok(())
+}
+
+/// The server under test; a server started for the run is killed and its data removed when
+/// this is dropped.
+struct Target {
+    kubeconfig: Kubeconfig,
+    pid: Option<u32>,
+    /// Held for its `Drop`.
+    _started: Option<Started>,
+}
+
+struct Started {
+    child: std::process::Child,
+    // Dropped after `Drop::drop` has killed the server, so the files are no longer in use.
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn start_server(parent: &Path) -> Result<Target> {
+    let dir = tempfile::Builder::new()
+        .prefix("barge-bench-api-")
+        .tempdir_in(parent)
+        .with_context(|| format!("cannot make a directory in {}", parent.display()))?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    let port = free_port()?;
+    let exe = std::env::current_exe().context("cannot find the barge binary")?;
+    let mut child = std::process::Command::new(&exe)
+        .arg("server")
+        .arg("--disable-agent")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--https-port", &port.to_string()])
+        .args(["--bind-address", "127.0.0.1"])
+        .arg("--write-kubeconfig")
+        .arg(&kubeconfig)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {} server", exe.display()))?;
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let pid = child.id();
+    let mut started = Started { child, dir };
+
+    // The server prints the export line once it serves; reading on until EOF keeps the pipe
+    // open, so a later write by the server never fails.
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut ready_tx = Some(ready_tx);
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.starts_with("export KUBECONFIG=")
+                && let Some(tx) = ready_tx.take()
+            {
+                let _ = tx.send(());
+            }
+        }
+    });
+    match tokio::time::timeout(Duration::from_secs(60), ready_rx).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => {
+            let status = started.child.wait()?;
+            bail!("barge server exited before it was ready ({status})");
+        }
+        Err(_) => bail!("barge server was not ready within 60 s"),
+    }
+    eprintln!(
+        "barge server: pid {pid}, https://127.0.0.1:{port}, data in {}",
+        started.dir.path().display()
+    );
+    Ok(Target {
+        kubeconfig: Kubeconfig::read(&kubeconfig)?,
+        pid: Some(pid),
+        _started: Some(started),
+    })
+}
+
+/// A port nobody listens on now (the server binds it a moment later; a clash is unlikely and
+/// shows as a failed start).
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+async fn workload(target: &Target, o: &Options, f: &mut Figures) -> Result<()> {
+    let memory = |f: &mut Figures, name: &str| -> Result<()> {
+        if let Some(pid) = target.pid {
+            let m = Memory::of(pid)?;
+            f.push(name, m.rss as f64 / MIB, "MiB", None);
+        }
+        Ok(())
+    };
+    // Idle: started, bootstrapped, before any benchmark connection.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    if let Some(pid) = target.pid {
+        let idle = Memory::of(pid)?.rss as f64 / MIB;
+        f.push("RSS, idle", idle, "MiB", Some(Goal::below(40.0)));
+    }
+
+    let client = Client::new(&target.kubeconfig)?;
+    let one = vec![client.connect().await?];
+    let mut many = Vec::with_capacity(o.clients);
+    for _ in 0..o.clients {
+        many.push(client.connect().await?);
+    }
+    let n = o.clients;
+    // A tag in every name, so that runs against one long-lived server do not collide.
+    let pods = Pods {
+        tag: format!(
+            "{:06x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)?
+                .subsec_nanos()
+                & 0xff_ffff
+        )
+        .into(),
+    };
+    let mut created = 0;
+
+    for (conns, count, label) in [
+        (&one, o.sequential_creates, "1 client".to_owned()),
+        (&many, o.creates, format!("{n} clients")),
+    ] {
+        eprintln!("creating {count} pods, {label}");
+        let (mut samples, elapsed) = drive(conns, &pods, Op::Create, created, count).await?;
+        created += count;
+        let concurrent = conns.len() > 1;
+        f.rate(
+            &format!("create, {label}"),
+            "creates/s",
+            count,
+            elapsed,
+            concurrent.then(|| Goal::above(3_000.0)),
+        );
+        f.latency(
+            &format!("create latency, {label}"),
+            &mut samples,
+            concurrent.then(|| Goal::below(50.0)),
+        );
+    }
+
+    for (conns, count, label) in [
+        (&one, o.sequential_gets, "1 client".to_owned()),
+        (&many, o.gets, format!("{n} clients")),
+    ] {
+        ensure!(created > 0, "gets need pods: create at least one");
+        eprintln!("getting {count} pods, {label}");
+        let op = Op::Get { existing: created };
+        let (mut samples, elapsed) = drive(conns, &pods, op, 0, count).await?;
+        let concurrent = conns.len() > 1;
+        f.rate(
+            &format!("get, {label}"),
+            "gets/s",
+            count,
+            elapsed,
+            concurrent.then(|| Goal::above(30_000.0)),
+        );
+        f.latency(
+            &format!("get latency, {label}"),
+            &mut samples,
+            concurrent.then(|| Goal::below(50.0)),
+        );
+    }
+
+    let mut sizes = o.pods.clone();
+    sizes.sort_unstable();
+    for (i, &size) in sizes.iter().enumerate() {
+        if size > created {
+            let count = size - created;
+            eprintln!("filling up to {size} pods, {n} clients");
+            let (_, elapsed) = drive(&many, &pods, Op::Create, created, count).await?;
+            created = size;
+            f.rate(
+                &format!("create while filling to {}, {n} clients", thousands(size)),
+                "creates/s",
+                count,
+                elapsed,
+                None,
+            );
+        }
+        if i + 1 == sizes.len() {
+            memory(f, &format!("RSS after {} pods", thousands(created)))?;
+        }
+        eprintln!("listing {created} pods");
+        let (mut samples, bytes) = list(&one[0], o.list_repetitions).await?;
+        let name = format!("list {} pods", thousands(created));
+        f.push(
+            &format!("{name} p50"),
+            ms(percentile(&mut samples, 0.5)),
+            "ms",
+            None,
+        );
+        f.push(
+            &format!("{name}, response size"),
+            bytes as f64 / MIB,
+            "MiB",
+            None,
+        );
+    }
+
+    if o.watchers > 0 && o.watch_events > 0 {
+        eprintln!(
+            "watch fan-out: {} watchers, {} creates",
+            o.watchers, o.watch_events
+        );
+        let (mut from_issue, mut from_ack) = watch_fan_out(&client, &one[0], &pods, o).await?;
+        let label = format!("watch, {} watchers", o.watchers);
+        f.latency(&format!("{label}, create→event"), &mut from_issue, None);
+        f.latency(&format!("{label}, response→event"), &mut from_ack, None);
+    }
+
+    if let Some(pid) = target.pid {
+        let peak = Memory::of(pid)?.peak as f64 / MIB;
+        f.push("peak RSS over the run", peak, "MiB", None);
+    }
+    Ok(())
+}
+
+/// The benchmark's pods: names and bodies.
+#[derive(Clone)]
+struct Pods {
+    tag: Arc<str>,
+}
+
+impl Pods {
+    fn name(&self, i: usize) -> String {
+        format!("bench-{}-{i}", self.tag)
+    }
+
+    fn watch_name(&self, i: usize) -> String {
+        format!("bench-{}-w{i}", self.tag)
+    }
+
+    /// A small but realistic pod: labels, one container with a port and resource requests.
+    fn body(&self, name: &str, role: &str) -> Bytes {
+        let pod = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "labels": {"app": "bench", "bench-run": &*self.tag, "role": role},
+            },
+            "spec": {
+                "containers": [{
+                    "name": "web",
+                    "image": "registry.k8s.io/nginx-slim:0.27",
+                    "ports": [{"containerPort": 80, "name": "http"}],
+                    "resources": {
+                        "requests": {"cpu": "100m", "memory": "64Mi"},
+                        "limits": {"memory": "128Mi"},
+                    },
+                }],
+            },
+        });
+        Bytes::from(serde_json::to_vec(&pod).expect("a JSON value serialises"))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    /// Create pod `i`.
+    Create,
+    /// Get a pseudo-random one of pods `0..existing`, chosen by `i`.
+    Get { existing: usize },
+}
+
+impl Op {
+    async fn call(self, conn: &Connection, pods: &Pods, i: usize) -> Result<()> {
+        let (status, body) = match self {
+            Op::Create => {
+                let name = pods.name(i);
+                let body = pods.body(&name, "load");
+                let (status, body) = conn.call(Method::POST, PODS, Some(body)).await?;
+                (status == StatusCode::CREATED, body)
+            }
+            Op::Get { existing } => {
+                let name = pods.name((splitmix64(i as u64) % existing as u64) as usize);
+                let (status, body) = conn
+                    .call(Method::GET, &format!("{PODS}/{name}"), None)
+                    .await?;
+                (status == StatusCode::OK, body)
+            }
+        };
+        ensure!(
+            status,
+            "{self:?} of pod {i} failed: {}",
+            String::from_utf8_lossy(&body)
+        );
+        Ok(())
+    }
+}
+
+/// Runs `op` for `i` in `start..start + count`, spread over the connections (one client task
+/// each); returns every call's latency and the wall time of the whole run.
+async fn drive(
+    conns: &[Connection],
+    pods: &Pods,
+    op: Op,
+    start: usize,
+    count: usize,
+) -> Result<(Vec<Duration>, Duration)> {
+    let clients = conns.len();
+    let started = Instant::now();
+    // A JoinSet, so that the other clients stop as soon as one fails.
+    let mut tasks = JoinSet::new();
+    for (c, conn) in conns.iter().enumerate() {
+        let (conn, pods) = (conn.clone(), pods.clone());
+        tasks.spawn(async move {
+            let mut samples = Vec::with_capacity(count / clients + 1);
+            for i in (start + c..start + count).step_by(clients) {
+                let t = Instant::now();
+                op.call(&conn, &pods, i).await?;
+                samples.push(t.elapsed());
+            }
+            anyhow::Ok(samples)
+        });
+    }
+    let mut samples = Vec::with_capacity(count);
+    while let Some(done) = tasks.join_next().await {
+        samples.extend(done??);
+    }
+    Ok((samples, started.elapsed()))
+}
+
+/// Times `repetitions` full lists of the namespace; returns the latencies and the size of one
+/// response. The body is read to its end but not parsed: the client's JSON decoding is not the
+/// server's latency.
+async fn list(conn: &Connection, repetitions: usize) -> Result<(Vec<Duration>, usize)> {
+    let mut samples = Vec::with_capacity(repetitions);
+    let mut size = 0;
+    for _ in 0..repetitions {
+        let t = Instant::now();
+        let (status, body) = conn.call(Method::GET, PODS, None).await?;
+        samples.push(t.elapsed());
+        ensure!(
+            status == StatusCode::OK,
+            "list failed: {}",
+            String::from_utf8_lossy(&body[..body.len().min(1000)])
+        );
+        size = body.len();
+    }
+    Ok((samples, size))
+}
+
+/// The namespace's current resourceVersion, from a one-item list.
+async fn current_revision(conn: &Connection) -> Result<String> {
+    let (status, body) = conn
+        .call(Method::GET, &format!("{PODS}?limit=1"), None)
+        .await?;
+    ensure!(status == StatusCode::OK, "list failed with {status}");
+    let list: Value = serde_json::from_slice(&body)?;
+    list["metadata"]["resourceVersion"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the list has no resourceVersion")
+}
+
+/// Opens `o.watchers` watches on the namespace (from its current revision, selecting only this
+/// run's watch pods), creates `o.watch_events` pods one at a time, and returns, for every
+/// (watcher, event) pair, the time from the create being issued and from its response to the
+/// event's arrival (the latter clamped at zero when the event came first).
+async fn watch_fan_out(
+    client: &Client,
+    conn: &Connection,
+    pods: &Pods,
+    o: &Options,
+) -> Result<(Vec<Duration>, Vec<Duration>)> {
+    let events = o.watch_events;
+    let revision = current_revision(conn).await?;
+    let path = format!(
+        "{PODS}?watch=true&resourceVersion={revision}&labelSelector=bench-run%3D{}%2Crole%3Dwatch",
+        pods.tag
+    );
+    let mut connections = Vec::new();
+    for _ in 0..o.watchers.div_ceil(WATCHERS_PER_CONNECTION) {
+        connections.push(client.connect().await?);
+    }
+    let mut watchers = JoinSet::new();
+    for w in 0..o.watchers {
+        let response = connections[w / WATCHERS_PER_CONNECTION]
+            .send(Method::GET, &path, None)
+            .await?;
+        ensure!(
+            response.status() == StatusCode::OK,
+            "watch {w} failed with {}",
+            response.status()
+        );
+        // The server has registered the watch before it answers, so every watcher sees every
+        // create below. Each event is only timestamped and kept here; parsing waits until the
+        // run is over, so it does not take CPU from the server while latencies are measured.
+        let mut body = response.into_body();
+        watchers.spawn(async move {
+            let mut lines = Vec::with_capacity(events);
+            let mut buffer = BytesMut::new();
+            while lines.len() < events {
+                let frame = body
+                    .frame()
+                    .await
+                    .with_context(|| format!("watch {w} ended early"))?
+                    .with_context(|| format!("watch {w} failed"))?;
+                let at = Instant::now();
+                if let Ok(data) = frame.into_data() {
+                    buffer.extend_from_slice(&data);
+                    while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+                        lines.push((at, buffer.split_to(end + 1).freeze()));
+                    }
+                }
+            }
+            anyhow::Ok(lines)
+        });
+    }
+
+    let mut written: HashMap<String, (Instant, Instant)> = HashMap::with_capacity(events);
+    for i in 0..events {
+        let name = pods.watch_name(i);
+        let body = pods.body(&name, "watch");
+        let issued = Instant::now();
+        let (status, reply) = conn.call(Method::POST, PODS, Some(body)).await?;
+        let acked = Instant::now();
+        ensure!(
+            status == StatusCode::CREATED,
+            "create of {name} failed: {}",
+            String::from_utf8_lossy(&reply)
+        );
+        written.insert(name, (issued, acked));
+        tokio::time::sleep(o.watch_interval).await;
+    }
+
+    let mut from_issue = Vec::with_capacity(events * o.watchers);
+    let mut from_ack = Vec::with_capacity(events * o.watchers);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while let Some(done) = tokio::time::timeout_at(deadline, watchers.join_next())
+        .await
+        .context("watchers did not receive every event within 2 minutes")?
+    {
+        for (at, line) in done?? {
+            let event: Value = serde_json::from_slice(&line).context("an invalid watch event")?;
+            let name = event["object"]["metadata"]["name"].as_str().unwrap_or("");
+            ensure!(
+                event["type"] == "ADDED",
+                "unexpected watch event {} for {name:?}",
+                event["type"]
+            );
+            let (issued, acked) = written
+                .get(name)
+                .with_context(|| format!("an event for an unknown pod {name:?}"))?;
+            from_issue.push(at.saturating_duration_since(*issued));
+            from_ack.push(at.saturating_duration_since(*acked));
+        }
+    }
+    Ok((from_issue, from_ack))
+}
+
+/// A well-mixed hash, so that gets hit pods all over the namespace (and the store), not in
+/// creation order.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// A process's resident memory now and at its peak, in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Memory {
+    rss: u64,
+    peak: u64,
+}
+
+impl Memory {
+    fn of(pid: u32) -> Result<Self> {
+        let path = format!("/proc/{pid}/status");
+        let status =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        Self::parse(&status).with_context(|| format!("no VmRSS or VmHWM in {path}"))
+    }
+
+    /// Reads `VmRSS` and `VmHWM` (peak RSS) from the text of `/proc/<pid>/status`.
+    fn parse(status: &str) -> Option<Self> {
+        let field = |name: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(name))?;
+            let value = line.strip_prefix(name)?.strip_prefix(':')?;
+            let kib = value
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse::<u64>()
+                .ok()?;
+            Some(kib * 1024)
+        };
+        Some(Self {
+            rss: field("VmRSS")?,
+            peak: field("VmHWM")?,
+        })
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// 100000 → "100,000", for figure names.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A goal from the issue: the figure must be at or above, or below, a threshold.
+#[derive(Clone, Copy, Debug)]
+struct Goal {
+    at_least: bool,
+    threshold: f64,
+}
+
+impl Goal {
+    fn above(threshold: f64) -> Self {
+        Self {
+            at_least: true,
+            threshold,
+        }
+    }
+
+    fn below(threshold: f64) -> Self {
+        Self {
+            at_least: false,
+            threshold,
+        }
+    }
+
+    fn met(&self, value: f64) -> bool {
+        if self.at_least {
+            value >= self.threshold
+        } else {
+            value < self.threshold
+        }
+    }
+
+    fn describe(&self, value: f64) -> String {
+        let sign = if self.at_least { "≥" } else { "<" };
+        let verdict = if self.met(value) { "met" } else { "NOT MET" };
+        format!("{sign} {}: {verdict}", self.threshold)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Figure {
+    name: String,
+    value: f64,
+    unit: &'static str,
+    goal: Option<Goal>,
+}
+
+#[derive(Debug, Default)]
+struct Figures(Vec<Figure>);
+
+impl Figures {
+    fn push(&mut self, name: &str, value: f64, unit: &'static str, goal: Option<Goal>) {
+        self.0.push(Figure {
+            name: name.to_owned(),
+            value,
+            unit,
+            goal,
+        });
+    }
+
+    /// p50 and p99; a goal applies to the p99.
+    fn latency(&mut self, name: &str, samples: &mut [Duration], p99_goal: Option<Goal>) {
+        let p50 = ms(percentile(samples, 0.5));
+        let p99 = ms(percentile(samples, 0.99));
+        self.push(&format!("{name} p50"), p50, "ms", None);
+        self.push(&format!("{name} p99"), p99, "ms", p99_goal);
+    }
+
+    fn rate(
+        &mut self,
+        name: &str,
+        unit: &'static str,
+        count: usize,
+        elapsed: Duration,
+        goal: Option<Goal>,
+    ) {
+        let value = count as f64 / elapsed.as_secs_f64();
+        self.push(name, value, unit, goal);
+    }
+}
+
+fn print_table(o: &Options, f: &Figures) {
+    let server = match &o.kubeconfig {
+        Some(path) => format!("the server in {}", path.display()),
+        None => "a barge server started for the run".to_owned(),
+    };
+    println!(
+        "api benchmark: {server}, {} clients, {} watchers",
+        o.clients, o.watchers
+    );
+    println!("{:<50} {:>12}  {:<10} goal", "figure", "value", "unit");
+    for fig in &f.0 {
+        let goal = fig.goal.map(|g| g.describe(fig.value)).unwrap_or_default();
+        println!(
+            "{:<50} {:>12.3}  {:<10} {goal}",
+            fig.name, fig.value, fig.unit
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_rss_and_peak_from_proc_status() {
+        let status = "Name:\tbarge\nVmPeak:\t  900000 kB\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\nRssAnon:\t 1 kB\n";
+        assert_eq!(
+            Memory::parse(status),
+            Some(Memory {
+                rss: 20 * 1024 * 1024,
+                peak: 40 * 1024 * 1024
+            })
+        );
+        // Kernel threads have no VmRSS line.
+        assert_eq!(Memory::parse("Name:\tkthreadd\nVmHWM:\t0 kB\n"), None);
+        assert!(Memory::of(std::process::id()).unwrap().rss > 0);
+    }
+
+    #[test]
+    fn latency_figures_are_p50_and_p99_and_the_goal_applies_to_p99() {
+        let mut f = Figures::default();
+        let mut samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        f.latency("get", &mut samples, Some(Goal::below(50.0)));
+        assert_eq!(f.0[0].name, "get p50");
+        assert_eq!(f.0[0].value, 50.0);
+        assert!(f.0[0].goal.is_none());
+        assert_eq!(f.0[1].name, "get p99");
+        assert_eq!(f.0[1].value, 99.0);
+        assert_eq!(f.0[1].goal.unwrap().describe(f.0[1].value), "< 50: NOT MET");
+        assert_eq!(Goal::above(3000.0).describe(3000.0), "≥ 3000: met");
+    }
+
+    #[test]
+    fn rates_divide_by_the_wall_time() {
+        let mut f = Figures::default();
+        f.rate(
+            "create",
+            "creates/s",
+            3000,
+            Duration::from_millis(1500),
+            None,
+        );
+        assert_eq!(f.0[0].value, 2000.0);
+    }
+
+    #[test]
+    fn gets_spread_over_every_pod() {
+        let existing = 1000;
+        let hit: std::collections::HashSet<u64> =
+            (0..10_000u64).map(|i| splitmix64(i) % existing).collect();
+        assert!(hit.len() > 990, "{} of {existing}", hit.len());
+    }
+
+    #[test]
+    fn names_group_thousands() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(10_000), "10,000");
+        assert_eq!(thousands(100_000), "100,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}
