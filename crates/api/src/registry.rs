@@ -3,6 +3,8 @@
 //! subresources). Built-in resources come from one table; custom resources are added at run
 //! time from CustomResourceDefinitions.
 
+use std::sync::Arc;
+
 use crate::status::GroupResource;
 
 /// The verbs of a full read-write resource.
@@ -520,32 +522,35 @@ pub fn builtins() -> Vec<Resource> {
 }
 
 /// The resources of one API, for lookups by URL parts or by kind.
+/// Resources are shared (`Arc`) because every request holds the one it addresses.
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
-    resources: Vec<Resource>,
+    resources: Vec<Arc<Resource>>,
 }
 
 impl Registry {
     pub fn new(resources: Vec<Resource>) -> Self {
-        Self { resources }
+        Self {
+            resources: resources.into_iter().map(Arc::new).collect(),
+        }
     }
 
     pub fn with_builtins() -> Self {
         Self::new(builtins())
     }
 
-    pub fn resources(&self) -> &[Resource] {
+    pub fn resources(&self) -> &[Arc<Resource>] {
         &self.resources
     }
 
     /// The resource served at `/apis/{group}/{version}/{plural}` (group "" for `/api/v1`).
-    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Resource> {
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<Resource>> {
         self.resources
             .iter()
             .find(|r| r.group == group && r.version == version && r.plural == plural)
     }
 
-    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&Resource> {
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&Arc<Resource>> {
         self.resources
             .iter()
             .find(|r| r.group == group && r.version == version && r.kind == kind)
@@ -571,13 +576,14 @@ impl Registry {
         self.resources
             .iter()
             .filter(|r| r.group == group && r.version == version)
+            .map(|r| r.as_ref())
             .collect()
     }
 
     /// Adds or replaces a resource (custom resources come and go with their definitions).
     pub fn upsert(&mut self, resource: Resource) {
         self.remove(&resource.group, &resource.version, &resource.plural);
-        self.resources.push(resource);
+        self.resources.push(Arc::new(resource));
     }
 
     pub fn remove(&mut self, group: &str, version: &str, plural: &str) {

@@ -379,7 +379,7 @@ pub async fn list(call: Call) -> Result<Response, ApiError> {
 }
 
 pub async fn create(call: Call) -> Result<Response, ApiError> {
-    let resource = call.resource().clone();
+    let resource = call.target.resource.clone();
     let mut obj = decode_body(&call)?;
     objects::check_type(&resource, &mut obj)?;
     objects::prepare_create(&resource, &mut obj, call.namespace(), SystemTime::now())?;
@@ -809,7 +809,7 @@ pub async fn delete(call: Call) -> Result<Response, ApiError> {
         ));
     }
     check_precondition(&call, rv.as_deref(), revision)?;
-    let resource = call.resource().clone();
+    let resource = call.target.resource.clone();
     let now = format_rfc3339(SystemTime::now());
 
     // A pod on a node is deleted gracefully: the kubelet stops it and finishes the delete.

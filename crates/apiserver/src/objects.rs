@@ -259,6 +259,7 @@ mod tests {
         Registry::with_builtins()
             .get("apps", "v1", "deployments")
             .unwrap()
+            .as_ref()
             .clone()
     }
 

@@ -16,7 +16,7 @@ use crate::{ApiServer, KUBERNETES_VERSION, discovery, handlers, openapi, watch};
 /// What a resource URL names.
 #[derive(Clone, Debug)]
 pub struct Target {
-    pub resource: Resource,
+    pub resource: Arc<Resource>,
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub subresource: Option<String>,
@@ -27,34 +27,40 @@ pub async fn dispatch(
     req: http::Request<hyper::body::Incoming>,
 ) -> Response {
     let started = Instant::now();
-    let labels = labels_for(&state, req.method(), req.uri());
     let path = req.uri().path().to_owned();
-    let response = route(state.clone(), req)
-        .await
-        .unwrap_or_else(|e| request::error(&e));
+    let target = resource_target(&state, &path);
+    let labels = labels_for(req.method(), req.uri(), target.as_ref().and_then(|t| t.as_ref().ok()));
+    let response = match target {
+        Some(Ok(target)) => {
+            let format = request::negotiate(req.headers());
+            resource(state.clone(), req, target, format).await
+        }
+        Some(Err(e)) => Err(e),
+        None => route(&state, req),
+    };
+    let response = response.unwrap_or_else(|e| request::error(&e));
     let code = response.status().as_u16();
     tracing::debug!(verb = %labels.verb, %path, code, elapsed = ?started.elapsed());
     state.metrics.observe(labels, code, started.elapsed());
     response
 }
 
-/// The metric labels of a request, as upstream's request info names them.
-fn labels_for(state: &ApiServer, method: &Method, uri: &http::Uri) -> Labels {
-    let segments: Vec<&str> = uri
-        .path()
-        .trim_end_matches('/')
-        .split('/')
-        .skip(1)
-        .collect();
-    let target = match segments.as_slice() {
+/// The resource a path names, if it is a resource path (`/api/v1/...`, `/apis/g/v/...`).
+fn resource_target(state: &ApiServer, path: &str) -> Option<Result<Target, ApiError>> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    match segments.as_slice() {
         ["api", version, rest @ ..] if !rest.is_empty() => {
-            parse_target(state, "", version, rest).ok()
+            Some(parse_target(state, "", version, rest))
         }
         ["apis", group, version, rest @ ..] if !rest.is_empty() => {
-            parse_target(state, group, version, rest).ok()
+            Some(parse_target(state, group, version, rest))
         }
         _ => None,
-    };
+    }
+}
+
+/// The metric labels of a request, as upstream's request info names them.
+fn labels_for(method: &Method, uri: &http::Uri, target: Option<&Target>) -> Labels {
     let Some(t) = target else {
         return Labels {
             verb: method.as_str().to_owned(),
@@ -78,42 +84,31 @@ fn labels_for(state: &ApiServer, method: &Method, uri: &http::Uri) -> Labels {
     };
     Labels {
         verb: verb.to_owned(),
-        group: t.resource.group,
-        version: t.resource.version,
-        resource: t.resource.plural,
-        subresource: t.subresource.unwrap_or_default(),
+        group: t.resource.group.clone(),
+        version: t.resource.version.clone(),
+        resource: t.resource.plural.clone(),
+        subresource: t.subresource.clone().unwrap_or_default(),
         scope: scope.to_owned(),
     }
 }
 
-async fn route(
-    state: Arc<ApiServer>,
-    req: http::Request<hyper::body::Incoming>,
-) -> Result<Response, ApiError> {
+/// The endpoints that are not resources.
+fn route(state: &ApiServer, req: http::Request<hyper::body::Incoming>) -> Result<Response, ApiError> {
     let path = req.uri().path().trim_end_matches('/').to_owned();
-    let format = request::negotiate(req.headers());
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match (req.method(), segments.as_slice()) {
         (&Method::GET, ["version"]) => Ok(request::ok(&version(), Format::Json)),
         (&Method::GET, ["healthz" | "livez" | "readyz", ..]) => Ok(plain("ok".into())),
         (&Method::GET, ["metrics"]) => Ok(plain(state.metrics.render())),
-        (&Method::GET, ["api"]) => Ok(discovery::core(&state, req.headers())),
-        (&Method::GET, ["apis"]) => Ok(discovery::groups(&state, req.headers())),
-        (&Method::GET, ["api", version]) => discovery::resource_list(&state, "", version),
-        (&Method::GET, ["apis", group]) => discovery::group(&state, group),
+        (&Method::GET, ["api"]) => Ok(discovery::core(state, req.headers())),
+        (&Method::GET, ["apis"]) => Ok(discovery::groups(state, req.headers())),
+        (&Method::GET, ["api", version]) => discovery::resource_list(state, "", version),
+        (&Method::GET, ["apis", group]) => discovery::group(state, group),
         (&Method::GET, ["apis", group, version]) => {
-            discovery::resource_list(&state, group, version)
+            discovery::resource_list(state, group, version)
         }
-        (&Method::GET, ["openapi", "v3"]) => Ok(openapi::root(&state)),
-        (&Method::GET, ["openapi", "v3", rest @ ..]) => openapi::group_version(&state, rest),
-        (_, ["api", version, rest @ ..]) => {
-            let target = parse_target(&state, "", version, rest)?;
-            resource(state, req, target, format).await
-        }
-        (_, ["apis", group, version, rest @ ..]) => {
-            let target = parse_target(&state, group, version, rest)?;
-            resource(state, req, target, format).await
-        }
+        (&Method::GET, ["openapi", "v3"]) => Ok(openapi::root(state)),
+        (&Method::GET, ["openapi", "v3", rest @ ..]) => openapi::group_version(state, rest),
         _ => Err(not_found()),
     }
 }

@@ -652,6 +652,7 @@ mod tests {
                 plural,
             )
             .unwrap()
+            .as_ref()
             .clone()
     }
 

@@ -124,9 +124,20 @@ impl Plugin for NamespaceLifecycle {
         if attrs.operation != Operation::Create {
             return Ok(());
         }
+        // Like upstream's plugin, this reads the namespace from the cache (an informer there),
+        // and only asks the store when the cache does not have it yet.
         let namespaces = GroupResource::new("", "namespaces");
         let key = format!("/registry/namespaces/{ns}");
-        let (obj, _) = read(state.store.as_ref(), &key, &namespaces, ns).await?;
+        let cached = state
+            .cache
+            .get(&state.store, "/registry/namespaces/", &key)
+            .await
+            .ok()
+            .and_then(|(obj, _)| obj);
+        let obj = match cached {
+            Some(obj) => obj.as_ref().clone(),
+            None => read(state.store.as_ref(), &key, &namespaces, ns).await?.0,
+        };
         if obj["status"]["phase"] == "Terminating" {
             return Err(ApiError::forbidden(
                 &attrs.resource.group_resource(),
