@@ -9,6 +9,7 @@ pub mod convert;
 pub mod merge;
 pub mod protobuf;
 pub mod registry;
+pub mod schemas;
 pub mod selector;
 pub mod status;
 pub mod table;

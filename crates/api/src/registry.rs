@@ -526,17 +526,24 @@ pub fn builtins() -> Vec<Resource> {
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
     resources: Vec<Arc<Resource>>,
+    /// Counts changes, so that what is derived from the registry knows when to rebuild.
+    generation: u64,
 }
 
 impl Registry {
     pub fn new(resources: Vec<Resource>) -> Self {
         Self {
             resources: resources.into_iter().map(Arc::new).collect(),
+            generation: 0,
         }
     }
 
     pub fn with_builtins() -> Self {
         Self::new(builtins())
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn resources(&self) -> &[Arc<Resource>] {
@@ -584,11 +591,13 @@ impl Registry {
     pub fn upsert(&mut self, resource: Resource) {
         self.remove(&resource.group, &resource.version, &resource.plural);
         self.resources.push(Arc::new(resource));
+        self.generation += 1;
     }
 
     pub fn remove(&mut self, group: &str, version: &str, plural: &str) {
         self.resources
             .retain(|r| !(r.group == group && r.version == version && r.plural == plural));
+        self.generation += 1;
     }
 }
 

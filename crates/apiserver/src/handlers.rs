@@ -168,6 +168,91 @@ fn decode_body(call: &Call) -> Result<Value, ApiError> {
     }
 }
 
+/// Removes the field at an upstream field path (`spec.template.spec.containers[0].imagePullPolcy`).
+fn remove_path(obj: &mut Value, path: &str) {
+    let mut parts: Vec<(&str, Vec<usize>)> = Vec::new();
+    for seg in path.split('.') {
+        let (name, rest) = seg.split_once('[').map_or((seg, ""), |(n, r)| (n, r));
+        let indexes = rest
+            .split('[')
+            .filter_map(|i| i.trim_end_matches(']').parse().ok())
+            .collect();
+        parts.push((name, indexes));
+    }
+    let Some((last, _)) = parts.pop() else { return };
+    let mut cur = obj;
+    for (name, indexes) in parts {
+        let Some(next) = cur.get_mut(name) else {
+            return;
+        };
+        cur = next;
+        for i in indexes {
+            let Some(next) = cur.get_mut(i) else { return };
+            cur = next;
+        }
+    }
+    if let Some(m) = cur.as_object_mut() {
+        m.remove(last);
+    }
+}
+
+/// Values of the wrong type are refused, as upstream's typed decoding refuses them. Unknown
+/// fields of built-in kinds are dropped, as that decoding drops them; with
+/// `fieldValidation=Strict` they are refused, with `Warn` (the default) reported as warnings.
+fn check_fields(call: &Call, obj: &mut Value) -> Result<Vec<String>, ApiError> {
+    let r = call.resource();
+    if r.custom {
+        return Ok(Vec::new());
+    }
+    if let Some(e) = barge_api::schemas::type_error(&r.group, &r.version, &r.kind, obj) {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
+            kind = r.kind,
+            version = r.version,
+        )));
+    }
+    let unknown = barge_api::schemas::unknown_fields(&r.group, &r.version, &r.kind, obj);
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let described: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
+    match call.query.field_validation.as_deref() {
+        Some("Strict") => Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+            described.join(", "),
+            kind = r.kind,
+            version = r.version,
+        ))),
+        Some(other) if !matches!(other, "Warn" | "Ignore" | "") => Err(ApiError::bad_request(
+            format!("fieldValidation {other:?} is invalid: it must be Ignore, Warn or Strict"),
+        )),
+        mode => {
+            for f in &unknown {
+                remove_path(obj, f);
+            }
+            Ok(if mode == Some("Ignore") {
+                Vec::new()
+            } else {
+                described
+            })
+        }
+    }
+}
+
+/// Adds `Warning` headers (kubectl prints them as `Warning: ...`).
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            response.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    response
+}
+
 pub async fn get(call: Call) -> Result<Response, ApiError> {
     let (obj, _) = if call.query.resource_version.as_deref() == Some("0") {
         let root = call.resource().list_prefix(None);
@@ -382,6 +467,7 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
     let resource = call.target.resource.clone();
     let mut obj = decode_body(&call)?;
     objects::check_type(&resource, &mut obj)?;
+    let warnings = check_fields(&call, &mut obj)?;
     objects::prepare_create(&resource, &mut obj, call.namespace(), SystemTime::now())?;
     let name = objects::name(&obj).to_owned();
     let attrs = Attributes {
@@ -397,7 +483,10 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
         .run(&call.state, &attrs, &mut obj)
         .await?;
     if call.query.dry_run {
-        return Ok(call.answer(StatusCode::CREATED, &obj));
+        return Ok(with_warnings(
+            call.answer(StatusCode::CREATED, &obj),
+            &warnings,
+        ));
     }
     let key = resource.key(call.namespace(), &name);
     let kv = call
@@ -409,7 +498,10 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
     if resource.kind == "CustomResourceDefinition" {
         crd::established(&call.state, &created).await;
     }
-    Ok(call.answer(StatusCode::CREATED, &created))
+    Ok(with_warnings(
+        call.answer(StatusCode::CREATED, &created),
+        &warnings,
+    ))
 }
 
 /// Writes `new` over the stored `old` (read at `revision`): admission, the deletion rules for
@@ -512,6 +604,7 @@ pub async fn update(call: Call) -> Result<Response, ApiError> {
     }
     let mut new = decode_body(&call)?;
     objects::check_type(call.resource(), &mut new)?;
+    let warnings = check_fields(&call, &mut new)?;
     let body_name = objects::name(&new);
     if !body_name.is_empty() && body_name != call.name() {
         return Err(ApiError::bad_request(format!(
@@ -523,7 +616,10 @@ pub async fn update(call: Call) -> Result<Response, ApiError> {
     meta_mut(&mut new).insert("name".into(), json!(call.name()));
     let new = merge_for_subresource(&call, &old, new)?;
     let updated = write_update(&call, &old, revision, new).await?;
-    Ok(call.answer(StatusCode::OK, &updated))
+    Ok(with_warnings(
+        call.answer(StatusCode::OK, &updated),
+        &warnings,
+    ))
 }
 
 /// Applies a patch body of the call's content type to `current`.
@@ -588,11 +684,12 @@ pub async fn patch(call: Call) -> Result<Response, ApiError> {
         } else {
             let mut new = apply_patch(&call, &old)?;
             objects::check_type(call.resource(), &mut new)?;
+            let warnings = check_fields(&call, &mut new)?;
             check_precondition(&call, meta_str(&new, "resourceVersion"), revision)?;
             let new = merge_for_subresource(&call, &old, new)?;
             write_update(&call, &old, revision, new)
                 .await
-                .map(|updated| call.answer(StatusCode::OK, &updated))
+                .map(|updated| with_warnings(call.answer(StatusCode::OK, &updated), &warnings))
         };
         match result {
             Err(e) if e.reason == "Conflict" && !patch_names_revision(&call) => continue,

@@ -94,6 +94,7 @@ pub struct ApiServer {
     pub metrics: metrics::Metrics,
     pub admission: admission::Chain,
     pub cache: cache::WatchCache,
+    pub openapi: openapi::Documents,
 }
 
 /// A running server.
@@ -131,6 +132,7 @@ impl Server {
             metrics: metrics::Metrics::default(),
             admission: admission::Chain::default(),
             cache: cache::WatchCache::default(),
+            openapi: openapi::Documents::default(),
         });
         bootstrap::run(&state, addr)
             .await

@@ -1,8 +1,10 @@
 //! OpenAPI v3: the root index and one document per group version. kubectl's `apply` and
 //! `create -f` look here for a PATCH operation of the object's kind that takes the
 //! `fieldValidation` parameter before they trust the server to validate fields; without it they
-//! fail. Each kind also gets a schema entry: CRD schemas as given, built-in kinds (for now) an
-//! outline of their top-level fields.
+//! fail. `kubectl explain` reads the schemas: the built-in kinds' from `barge_api::schemas`
+//! (upstream's 1.32 definitions), custom resources' from their definitions.
+
+use std::sync::Arc;
 
 use barge_api::{ApiError, Resource};
 use http::header;
@@ -20,8 +22,12 @@ fn gv_path(group: &str, version: &str) -> String {
 }
 
 fn schema_name(r: &Resource) -> String {
-    let group = if r.group.is_empty() { "core" } else { &r.group };
-    format!("io.k8s.api.{group}.{}.{}", r.version, r.kind)
+    if let Some(name) = barge_api::schemas::definition_name(&r.group, &r.version, &r.kind) {
+        return name.to_owned();
+    }
+    // Custom resources, named as upstream does: reversed group, version, kind.
+    let group: Vec<&str> = r.group.split('.').rev().collect();
+    format!("{}.{}.{}", group.join("."), r.version, r.kind)
 }
 
 fn gvk(r: &Resource) -> Value {
@@ -31,6 +37,9 @@ fn gvk(r: &Resource) -> Value {
 fn document(resources: &[&Resource]) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
+    if let Some(r) = resources.iter().find(|r| !r.custom) {
+        schemas = barge_api::schemas::components(&r.group, &r.version);
+    }
     for r in resources {
         let base = if r.group.is_empty() {
             format!("/api/{}", r.version)
@@ -61,6 +70,9 @@ fn document(resources: &[&Resource]) -> Value {
             json!({"get": op("read", "get"), "put": op("replace", "put"), "patch": op("patch", "patch"),
                    "delete": op("delete", "delete")}),
         );
+        if !r.custom {
+            continue;
+        }
         let schema = r.schema.clone().unwrap_or_else(|| {
             json!({
                 "type": "object",
@@ -93,26 +105,48 @@ fn hash(doc: &Value) -> String {
         .collect()
 }
 
-fn group_versions(state: &ApiServer) -> Vec<(String, String, Value)> {
+/// One group version's path (`apis/apps/v1`), document and hash.
+type Document = (String, Value, String);
+
+/// The documents of every group version with their hashes, built once per registry change.
+#[derive(Debug, Default)]
+pub struct Documents {
+    built: std::sync::Mutex<Option<(u64, Arc<Vec<Document>>)>>,
+}
+
+fn group_versions(state: &ApiServer) -> Arc<Vec<Document>> {
     let registry = state.registry.read().unwrap_or_else(|p| p.into_inner());
-    registry
+    let mut built = state
+        .openapi
+        .built
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some((generation, docs)) = built.as_ref()
+        && *generation == registry.generation()
+    {
+        return docs.clone();
+    }
+    let docs: Vec<Document> = registry
         .groups()
         .into_iter()
         .flat_map(|(g, versions)| versions.into_iter().map(move |v| (g.clone(), v)))
         .map(|(g, v)| {
             let doc = document(&registry.group_version(&g, &v));
-            (g, v, doc)
+            let h = hash(&doc);
+            (gv_path(&g, &v), doc, h)
         })
-        .collect()
+        .collect();
+    let docs = Arc::new(docs);
+    *built = Some((registry.generation(), docs.clone()));
+    docs
 }
 
 /// `GET /openapi/v3`
 pub fn root(state: &ApiServer) -> Response {
     let mut paths = Map::new();
-    for (g, v, doc) in group_versions(state) {
-        let path = gv_path(&g, &v);
-        let url = format!("/openapi/v3/{path}?hash={}", hash(&doc));
-        paths.insert(path, json!({"serverRelativeURL": url}));
+    for (path, _, hash) in group_versions(state).iter() {
+        let url = format!("/openapi/v3/{path}?hash={hash}");
+        paths.insert(path.clone(), json!({"serverRelativeURL": url}));
     }
     request::ok(&json!({"paths": paths}), Format::Json)
 }
@@ -120,15 +154,16 @@ pub fn root(state: &ApiServer) -> Response {
 /// `GET /openapi/v3/api/v1`, `GET /openapi/v3/apis/{group}/{version}`
 pub fn group_version(state: &ApiServer, rest: &[&str]) -> Result<Response, ApiError> {
     let wanted = rest.join("/");
-    let (_, _, doc) = group_versions(state)
-        .into_iter()
-        .find(|(g, v, _)| gv_path(g, v) == wanted)
+    let docs = group_versions(state);
+    let (_, doc, _) = docs
+        .iter()
+        .find(|(path, _, _)| *path == wanted)
         .ok_or_else(|| {
             let mut e = ApiError::bad_request("the server could not find the requested resource");
             (e.code, e.reason) = (404, "NotFound");
             e
         })?;
-    let mut response = request::ok(&doc, Format::Json);
+    let mut response = request::ok(doc, Format::Json);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         header::HeaderValue::from_static("public, immutable"),

@@ -29,7 +29,11 @@ pub async fn dispatch(
     let started = Instant::now();
     let path = req.uri().path().to_owned();
     let target = resource_target(&state, &path);
-    let labels = labels_for(req.method(), req.uri(), target.as_ref().and_then(|t| t.as_ref().ok()));
+    let labels = labels_for(
+        req.method(),
+        req.uri(),
+        target.as_ref().and_then(|t| t.as_ref().ok()),
+    );
     let response = match target {
         Some(Ok(target)) => {
             let format = request::negotiate(req.headers());
@@ -93,7 +97,10 @@ fn labels_for(method: &Method, uri: &http::Uri, target: Option<&Target>) -> Labe
 }
 
 /// The endpoints that are not resources.
-fn route(state: &ApiServer, req: http::Request<hyper::body::Incoming>) -> Result<Response, ApiError> {
+fn route(
+    state: &ApiServer,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<Response, ApiError> {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match (req.method(), segments.as_slice()) {
@@ -104,9 +111,7 @@ fn route(state: &ApiServer, req: http::Request<hyper::body::Incoming>) -> Result
         (&Method::GET, ["apis"]) => Ok(discovery::groups(state, req.headers())),
         (&Method::GET, ["api", version]) => discovery::resource_list(state, "", version),
         (&Method::GET, ["apis", group]) => discovery::group(state, group),
-        (&Method::GET, ["apis", group, version]) => {
-            discovery::resource_list(state, group, version)
-        }
+        (&Method::GET, ["apis", group, version]) => discovery::resource_list(state, group, version),
         (&Method::GET, ["openapi", "v3"]) => Ok(openapi::root(state)),
         (&Method::GET, ["openapi", "v3", rest @ ..]) => openapi::group_version(state, rest),
         _ => Err(not_found()),
