@@ -179,8 +179,10 @@ pub fn apply(
         .map_err(|e| ApplyError::Invalid(format!("failed to merge config: {e}")))?
         .unwrap_or_else(|| Value::Object(Map::new()));
     if schema.builtin {
-        // Upstream decodes the merge into the Go type, which has no nulls.
+        // Upstream decodes the merge into the Go type, which has no nulls and omits empty
+        // metadata maps and lists.
         strip_nulls(&mut merged);
+        omit_empty_metadata(&mut merged);
     }
 
     // Status is reset by the strategy on main-resource writes, so upstream never records it.
@@ -514,6 +516,21 @@ fn strip_nulls(v: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(strip_nulls),
         _ => {}
+    }
+}
+
+fn omit_empty_metadata(obj: &mut Value) {
+    if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
+        for key in ["labels", "annotations", "finalizers", "ownerReferences"] {
+            let empty = match meta.get(key) {
+                Some(Value::Object(m)) => m.is_empty(),
+                Some(Value::Array(a)) => a.is_empty(),
+                _ => false,
+            };
+            if empty {
+                meta.remove(key);
+            }
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 //! Objects are `serde_json::Value`s throughout: the API server stores and serves what clients
 //! send (built-in kinds and custom resources alike) and applies Kubernetes semantics on top.
 
+pub mod apply;
 pub mod convert;
 pub mod merge;
 pub mod protobuf;

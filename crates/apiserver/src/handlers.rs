@@ -30,6 +30,7 @@ pub struct Call {
     pub format: Format,
     pub content_type: String,
     pub body: Bytes,
+    pub user_agent: String,
 }
 
 impl Call {
@@ -79,6 +80,41 @@ impl Call {
     async fn read(&self) -> Result<(Value, Revision), ApiError> {
         let (obj, rev) = read(self.store(), &self.key(), &self.gr(), self.name()).await?;
         Ok((self.served(obj), rev))
+    }
+
+    /// Who is writing, for managedFields: `?fieldManager=`, else the user agent's program name,
+    /// as upstream.
+    fn manager(&self) -> String {
+        match self.query.field_manager.as_deref() {
+            Some(m) if !m.is_empty() => m.to_owned(),
+            _ => {
+                let ua = self.user_agent.split('/').next().unwrap_or_default().trim();
+                if ua.is_empty() {
+                    "unknown".to_owned()
+                } else {
+                    ua.to_owned()
+                }
+            }
+        }
+    }
+
+    /// Records this write's fields in managedFields (not for apply, which keeps its own).
+    fn record(&self, old: Option<&Value>, new: &Value) -> Value {
+        if self.content_type == "application/apply-patch+yaml" {
+            return new.clone();
+        }
+        let r = self.resource();
+        let now = format_rfc3339(SystemTime::now());
+        barge_api::apply::record_update(
+            &r.group,
+            &r.kind,
+            &r.api_version(),
+            old,
+            new,
+            &self.manager(),
+            self.target.subresource.as_deref(),
+            &now,
+        )
     }
 
     pub fn printer(&self) -> Printer {
@@ -482,6 +518,7 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
         .admission
         .run(&call.state, &attrs, &mut obj)
         .await?;
+    let obj = call.record(None, &obj);
     if call.query.dry_run {
         return Ok(with_warnings(
             call.answer(StatusCode::CREATED, &obj),
@@ -525,12 +562,13 @@ async fn write_update(
         .admission
         .run(&call.state, &attrs, &mut new)
         .await?;
+    let new = call.record(Some(old), &new);
     let mut unchanged = new.clone();
     meta_mut(&mut unchanged).insert(
         "resourceVersion".into(),
         old["metadata"]["resourceVersion"].clone(),
     );
-    if unchanged == *old {
+    if without_times(&unchanged) == without_times(old) {
         return Ok(old.clone());
     }
     if call.query.dry_run {
@@ -555,6 +593,24 @@ async fn write_update(
         crd::established(&call.state, &updated).await;
     }
     Ok(updated)
+}
+
+/// An object without the times of its managedFields entries: a write that changes nothing
+/// else is not a write.
+fn without_times(obj: &Value) -> Value {
+    let mut obj = obj.clone();
+    if let Some(entries) = obj
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("managedFields"))
+        .and_then(Value::as_array_mut)
+    {
+        for e in entries {
+            if let Some(e) = e.as_object_mut() {
+                e.remove("time");
+            }
+        }
+    }
+    obj
 }
 
 fn finalizers(obj: &Value) -> Vec<String> {
@@ -654,14 +710,7 @@ fn apply_patch(call: &Call, current: &Value) -> Result<Value, ApiError> {
             barge_api::merge::strategic_merge(&r.group, &r.kind, current, &parse(body)?)
                 .map_err(|e| ApiError::bad_request(e.to_string()))
         }
-        "application/apply-patch+yaml" => {
-            // Server-side apply, simplified: the applied configuration is merged into the
-            // live object (no managedFields, so no ownership conflicts yet).
-            let applied = request::decode_yaml(body)?;
-            let mut doc = current.clone();
-            json_patch::merge(&mut doc, &applied);
-            Ok(doc)
-        }
+        "application/apply-patch+yaml" => server_side_apply(call, Some(current)),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
@@ -706,20 +755,55 @@ fn patch_names_revision(call: &Call) -> bool {
         .is_some_and(|rv| !rv.is_null())
 }
 
-/// Server-side apply of an object that does not exist yet creates it (201).
-async fn apply_create(call: Call) -> Result<Response, ApiError> {
-    if call
-        .query
-        .field_manager
-        .as_deref()
-        .unwrap_or_default()
-        .is_empty()
-    {
+/// Server-side apply (`application/apply-patch+yaml`): the applied configuration is merged
+/// into the live object (or makes a new one) with field ownership in managedFields; fields
+/// another manager owns conflict unless `?force=true`.
+fn server_side_apply(call: &Call, live: Option<&Value>) -> Result<Value, ApiError> {
+    let manager = call.query.field_manager.as_deref().unwrap_or_default();
+    if manager.is_empty() {
         return Err(ApiError::bad_request(
             "PATCH requests with the apply content type require a field manager",
         ));
     }
-    let mut obj = request::decode_yaml(&call.body)?;
+    let applied = request::decode_yaml(&call.body)?;
+    let r = call.resource();
+    let now = format_rfc3339(SystemTime::now());
+    let api_version = r.api_version();
+    barge_api::apply::apply(
+        &r.group,
+        &r.kind,
+        &api_version,
+        live,
+        &applied,
+        manager,
+        call.query.force,
+        &now,
+    )
+    .map(|result| result.object)
+    .map_err(|e| match e {
+        barge_api::apply::ApplyError::Conflict { causes } => {
+            let mut err = ApiError::conflict(&call.gr(), call.name(), "");
+            err.message = barge_api::apply::ApplyError::Conflict {
+                causes: causes.clone(),
+            }
+            .message();
+            err.details = Some(json!({
+                "name": call.name(),
+                "group": r.group,
+                "kind": r.plural,
+                "causes": causes.iter().map(|c| json!({
+                    "reason": "FieldManagerConflict", "message": c.message, "field": c.field,
+                })).collect::<Vec<_>>(),
+            }));
+            err
+        }
+        other => ApiError::bad_request(other.message()),
+    })
+}
+
+/// Server-side apply of an object that does not exist yet creates it (201).
+async fn apply_create(call: Call) -> Result<Response, ApiError> {
+    let mut obj = server_side_apply(&call, None)?;
     objects::check_type(call.resource(), &mut obj)?;
     meta_mut(&mut obj).insert("name".into(), json!(call.name()));
     let body = Bytes::from(serde_json::to_vec(&obj).expect("JSON serialises"));
@@ -996,6 +1080,7 @@ pub async fn delete_collection(call: Call) -> Result<Response, ApiError> {
             format: Format::Json,
             content_type: call.content_type.clone(),
             body: call.body.clone(),
+            user_agent: call.user_agent.clone(),
         };
         match delete(one).await {
             Ok(_) => deleted.push(obj),

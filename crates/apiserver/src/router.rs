@@ -192,6 +192,12 @@ async fn resource(
     let (parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query())?;
     let ctype = request::content_type(&parts.headers);
+    let user_agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let body = if request::is_write(&parts.method) {
         request::read_body(body).await?
     } else {
@@ -204,6 +210,7 @@ async fn resource(
         format,
         content_type: ctype,
         body,
+        user_agent,
     };
     let collection = ctx.target.name.is_none();
     match (parts.method, collection) {

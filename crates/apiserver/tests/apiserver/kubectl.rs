@@ -700,3 +700,70 @@ async fn versions_that_share_storage_are_converted() {
         "{described}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_tracks_owners_and_conflicts() {
+    let c = Cluster::start().await;
+    let manifest = deployment(2, "nginx:1.27").replace(
+        "  name: my-api\n",
+        "  name: my-api\n  labels:\n    team: a\n",
+    );
+    let file = c.file("ssa.yaml", &manifest);
+    let path = file.to_str().unwrap();
+    assert_eq!(
+        c.ok(&["apply", "--server-side", "-f", path]).await.trim(),
+        "deployment.apps/my-api serverside-applied"
+    );
+    let managers = c
+        .ok(&[
+            "get",
+            "deploy",
+            "my-api",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].manager}",
+        ])
+        .await;
+    assert_eq!(managers, "kubectl");
+    c.ok(&["label", "deploy", "my-api", "team=b", "--overwrite"])
+        .await;
+    let err = c.fails(&["apply", "--server-side", "-f", path]).await;
+    assert!(
+        err.contains("Apply failed with 1 conflict: conflict with \"kubectl-label\""),
+        "{err}"
+    );
+    assert!(err.contains(".metadata.labels.team"), "{err}");
+    let forced = c
+        .ok(&["apply", "--server-side", "--force-conflicts", "-f", path])
+        .await;
+    assert_eq!(forced.trim(), "deployment.apps/my-api serverside-applied");
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "my-api",
+            "-o",
+            "jsonpath={.metadata.labels.team}"
+        ])
+        .await,
+        "a"
+    );
+    // Dropping a field from the applied configuration removes it.
+    let smaller = c.file(
+        "ssa.yaml",
+        &manifest.replace("  labels:\n    team: a\n", ""),
+    );
+    c.ok(&["apply", "--server-side", "-f", smaller.to_str().unwrap()])
+        .await;
+    assert_eq!(
+        c.ok(&[
+            "get",
+            "deploy",
+            "my-api",
+            "-o",
+            "jsonpath={.metadata.labels}"
+        ])
+        .await,
+        ""
+    );
+}
