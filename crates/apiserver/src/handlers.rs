@@ -290,6 +290,29 @@ fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
 }
 
 pub async fn get(call: Call) -> Result<Response, ApiError> {
+    // Served as stored when nothing has to be decoded (see `raw`).
+    let r = call.resource();
+    if call.format == Format::Json
+        && call.target.subresource.is_none()
+        && call.query.resource_version.as_deref() != Some("0")
+        && barge_api::convert::storage_version(&r.group, &r.kind).is_none()
+    {
+        let kv = call
+            .store()
+            .get(&call.key(), None)
+            .await
+            .map_err(|e| store_error(e, &call.gr(), call.name()))?
+            .kv
+            .ok_or_else(|| ApiError::not_found(&call.gr(), call.name()))?;
+        let mut out = Vec::with_capacity(kv.value.len() + 32);
+        if crate::raw::append_with_revision(&kv.value, kv.mod_revision, &mut out) {
+            return Ok(http::Response::builder()
+                .status(StatusCode::OK)
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(request::full(out))
+                .expect("a valid response"));
+        }
+    }
     let (obj, _) = if call.query.resource_version.as_deref() == Some("0") {
         let root = call.resource().list_prefix(None);
         let (cached, _) = call
@@ -479,7 +502,86 @@ async fn list_from_cache(
     Ok((items, revision, None))
 }
 
+/// A JSON list of stored objects as they are stored: when nothing has to be decoded (JSON
+/// asked for, no selector, no version conversion, not from the cache).
+async fn list_raw(call: &Call) -> Result<Option<Response>, ApiError> {
+    let r = call.resource();
+    let plain = call.format == Format::Json
+        && call
+            .query
+            .label_selector
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        && call
+            .query
+            .field_selector
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        && call.query.resource_version.as_deref() != Some("0")
+        && barge_api::convert::storage_version(&r.group, &r.kind).is_none();
+    if !plain {
+        return Ok(None);
+    }
+    let prefix = r.list_prefix(call.namespace());
+    let (revision, start_after) = match &call.query.continue_token {
+        Some(token) => {
+            let (rv, start) = decode_continue(token, &prefix)?;
+            (Some(rv), Some(start))
+        }
+        None => (list_revision(&call.query)?, None),
+    };
+    let page = call
+        .store()
+        .range(RangeRequest {
+            prefix: prefix.clone(),
+            start_after,
+            revision,
+            limit: call.query.limit.filter(|l| *l > 0),
+        })
+        .await
+        .map_err(|e| match e {
+            barge_store::Error::Compacted { .. } if call.query.continue_token.is_some() => {
+                ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+            }
+            e => store_error(e, &call.gr(), ""),
+        })?;
+    let size: usize = page.kvs.iter().map(|kv| kv.value.len() + 32).sum();
+    let mut out = Vec::with_capacity(size + 256);
+    out.extend_from_slice(
+        format!("{{\"apiVersion\":\"{}\",\"items\":[", r.api_version()).as_bytes(),
+    );
+    for (i, kv) in page.kvs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if !crate::raw::append_with_revision(&kv.value, kv.mod_revision, &mut out) {
+            return Ok(None);
+        }
+    }
+    let mut metadata = json!({"resourceVersion": page.revision.to_string()});
+    if page.more
+        && let Some(last) = page.kvs.last()
+    {
+        metadata["continue"] = json!(encode_continue(page.revision, &last.key, &prefix));
+    }
+    out.extend_from_slice(
+        format!("],\"kind\":\"{}List\",\"metadata\":{metadata}}}", r.kind).as_bytes(),
+    );
+    Ok(Some(
+        http::Response::builder()
+            .status(StatusCode::OK)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(request::full(out))
+            .expect("a valid response"),
+    ))
+}
+
 pub async fn list(call: Call) -> Result<Response, ApiError> {
+    if let Some(response) = list_raw(&call).await? {
+        return Ok(response);
+    }
     let (items, revision, token) = list_objects(&call).await?;
     let mut metadata = json!({"resourceVersion": revision.to_string()});
     if let Some(t) = token {

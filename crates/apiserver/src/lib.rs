@@ -18,6 +18,7 @@ mod namespaces;
 pub mod objects;
 pub mod openapi;
 pub mod printing;
+mod raw;
 pub mod request;
 pub mod router;
 mod services;
