@@ -649,34 +649,6 @@ fn value_eq(l: &Value, r: &Value) -> bool {
     }
 }
 
-/// Go's `strconv.Quote`, as upstream prints manager names and key values.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// Go's `encoding/json` output for a value: keys sorted, `<`, `>` and `&` escaped. Field sets
 /// and the last-applied annotation are written this way upstream, and keys must match byte for
 /// byte for clients that compare them.
@@ -819,7 +791,7 @@ impl fmt::Display for Pe {
 /// Upstream's `value.ToString`.
 fn value_string(v: &Value) -> String {
     match v {
-        Value::String(s) => go_quote(s),
+        Value::String(s) => crate::go::quote(s),
         Value::Array(items) => {
             let parts: Vec<String> = items.iter().map(value_string).collect();
             format!("[{}]", parts.join(","))
@@ -1288,7 +1260,7 @@ impl<'s> Schema<'s> {
                     }
                 }
                 if fields.is_empty() {
-                    let quoted: Vec<String> = keys.iter().map(|k| go_quote(k)).collect();
+                    let quoted: Vec<String> = keys.iter().map(|k| crate::go::quote(k)).collect();
                     return Err(format!(
                         "associative list with keys has an element that omits all key fields \
                          [{}] (and doesn't have default values for any key fields)",
@@ -1979,9 +1951,13 @@ impl ManagerId {
 
     /// Upstream's `printManager`: `"kubectl"`, `"kube-controller-manager" using apps/v1`.
     fn describe(&self) -> String {
-        let mut out = go_quote(&self.manager);
+        let mut out = crate::go::quote(&self.manager);
         if !self.subresource.is_empty() {
-            let _ = write!(out, " with subresource {}", go_quote(&self.subresource));
+            let _ = write!(
+                out,
+                " with subresource {}",
+                crate::go::quote(&self.subresource)
+            );
         }
         if self.operation == Operation::Update {
             let _ = write!(out, " using {}", self.api_version);
@@ -2036,7 +2012,7 @@ fn decode_managed(entries: Option<&Value>) -> Result<Managed, String> {
             other => {
                 return Err(format!(
                     "invalid fieldsType {} in managed fields entry {i}",
-                    go_quote(other)
+                    crate::go::quote(other)
                 ));
             }
         }

@@ -107,7 +107,7 @@ impl Requirement {
         let key = key.into();
         let mut errs = Vec::new();
         if let Some(detail) = label_key_errors(&key) {
-            errs.push(invalid("key", &go_quote(&key), &detail));
+            errs.push(invalid("key", &crate::go::quote(&key), &detail));
         }
         match operator {
             Operator::In | Operator::NotIn if values.is_empty() => errs.push(invalid(
@@ -141,7 +141,7 @@ impl Requirement {
                     if value.parse::<i64>().is_err() {
                         errs.push(invalid(
                             &format!("values[{i}]"),
-                            &go_quote(value),
+                            &crate::go::quote(value),
                             "for 'Gt', 'Lt' operators, the value must be an integer",
                         ));
                     }
@@ -153,7 +153,7 @@ impl Requirement {
             if let Some(detail) = label_value_errors(value) {
                 errs.push(invalid(
                     &format!("values[{i}][{key}]"),
-                    &go_quote(value),
+                    &crate::go::quote(value),
                     &detail,
                 ));
             }
@@ -346,7 +346,7 @@ impl LabelSelector {
             let Value::String(value) = value else {
                 return Err(shape_error(format!(
                     "matchLabels[{}] must be a string, not {}",
-                    go_quote(key),
+                    crate::go::quote(key),
                     json_type(value)
                 )));
             };
@@ -460,7 +460,7 @@ fn expression_requirement(i: usize, expr: &Value) -> Result<Requirement, Selecto
         _ => {
             return Err(SelectorError::InvalidLabelSelector(format!(
                 "{} is not a valid label selector operator",
-                go_quote(&operator)
+                crate::go::quote(&operator)
             )));
         }
     };
@@ -732,7 +732,7 @@ impl Parser {
         }
         if let Some(detail) = label_key_errors(&lit) {
             // Upstream validates the key here with a nil field path, which prints as `<nil>`.
-            return Err(invalid("<nil>", &go_quote(&lit), &detail));
+            return Err(invalid("<nil>", &crate::go::quote(&lit), &detail));
         }
         let (next, _) = self.lookahead(Context::Values);
         if matches!(next, Token::End | Token::Comma) && operator.is_none() {
@@ -1011,39 +1011,13 @@ fn aggregate(errs: Vec<String>) -> Option<String> {
     Some(format!("[{}]", seen.join(", ")))
 }
 
-/// A string quoted as Go's `%q` (`strconv.Quote`) does.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x80 && c.is_control() => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 /// A `[]string` as Go's `%#v` prints it; upstream validation passes a nil slice when a
 /// selector expression has no values.
 fn go_string_slice(values: &[String]) -> String {
     if values.is_empty() {
         return "[]string(nil)".to_owned();
     }
-    let quoted: Vec<String> = values.iter().map(|v| go_quote(v)).collect();
+    let quoted: Vec<String> = values.iter().map(|v| crate::go::quote(v)).collect();
     format!("[]string{{{}}}", quoted.join(", "))
 }
 
@@ -1288,14 +1262,14 @@ fn refuse(refusal: Refusal, field: &str) -> SelectorError {
         Refusal::NotSupported => format!("field label not supported: {field}"),
         Refusal::Job => format!(
             "field label {} not supported for batchv1.Job",
-            go_quote(field)
+            crate::go::quote(field)
         ),
         Refusal::ResourceSlice => format!(
             "field label not supported for resource.k8s.io/v1beta1, Kind=ResourceSlice: {field}"
         ),
         Refusal::Default => format!(
             "{} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"",
-            go_quote(field)
+            crate::go::quote(field)
         ),
     };
     SelectorError::UnsupportedField {
@@ -2267,7 +2241,10 @@ mod tests {
 
     #[test]
     fn go_quoting() {
-        assert_eq!(go_quote("a\"b\\c\n\t\u{1}é"), "\"a\\\"b\\\\c\\n\\t\\x01é\"");
+        assert_eq!(
+            crate::go::quote("a\"b\\c\n\t\u{1}é"),
+            "\"a\\\"b\\\\c\\n\\t\\x01é\""
+        );
         assert_eq!(go_string_slice(&[]), "[]string(nil)");
         assert_eq!(
             go_string_slice(&["a".into(), "b".into()]),

@@ -401,6 +401,19 @@ fn decode_continue(token: &str, prefix: &str) -> Result<(Revision, String), ApiE
     Ok((rv, format!("{prefix}{start}")))
 }
 
+/// The error of a list's store read: a continue token whose snapshot was compacted gets
+/// upstream's 410.
+fn list_error(call: &Call, e: barge_store::Error) -> ApiError {
+    match e {
+        barge_store::Error::Compacted { .. } if call.query.continue_token.is_some() => {
+            ApiError::expired(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            )
+        }
+        e => store_error(e, &call.gr(), ""),
+    }
+}
+
 /// The revision a list reads at: the current one unless an exact one was asked for.
 fn list_revision(query: &Query) -> Result<Option<Revision>, ApiError> {
     let rv = match query.resource_version.as_deref() {
@@ -447,12 +460,7 @@ pub async fn list_objects(call: &Call) -> Result<(Vec<Value>, Revision, Option<S
                 limit: want.map(|w| w.max(64)),
             })
             .await
-            .map_err(|e| match e {
-                barge_store::Error::Compacted { .. } if call.query.continue_token.is_some() => {
-                    ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
-                }
-                e => store_error(e, &call.gr(), ""),
-            })?;
+            .map_err(|e| list_error(call, e))?;
         revision = Some(page.revision);
         for kv in &page.kvs {
             let obj = call.served(from_kv(kv)?);
@@ -541,12 +549,7 @@ async fn list_raw(call: &Call) -> Result<Option<Response>, ApiError> {
             limit: call.query.limit.filter(|l| *l > 0),
         })
         .await
-        .map_err(|e| match e {
-            barge_store::Error::Compacted { .. } if call.query.continue_token.is_some() => {
-                ApiError::expired("The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
-            }
-            e => store_error(e, &call.gr(), ""),
-        })?;
+        .map_err(|e| list_error(call, e))?;
     let size: usize = page.kvs.iter().map(|kv| kv.value.len() + 32).sum();
     let mut out = Vec::with_capacity(size + 256);
     out.extend_from_slice(
