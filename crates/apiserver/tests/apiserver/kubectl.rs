@@ -767,3 +767,58 @@ async fn server_side_apply_tracks_owners_and_conflicts() {
         ""
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diff_and_edit_work() {
+    let c = Cluster::start().await;
+    let file = c.file("deployment.yaml", &deployment(2, "nginx:1.27"));
+    let path = file.to_str().unwrap();
+    c.ok(&["apply", "-f", path]).await;
+    let same = c.kubectl(&["diff", "-f", path]).await;
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "no difference: {}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+    c.file("deployment.yaml", &deployment(4, "nginx:1.28"));
+    let changed = c.kubectl(&["diff", "-f", path]).await;
+    assert_eq!(
+        changed.status.code(),
+        Some(1),
+        "kubectl diff exits 1 on a difference"
+    );
+    let text = String::from_utf8_lossy(&changed.stdout);
+    assert!(
+        text.contains("-  replicas: 2") && text.contains("+  replicas: 4"),
+        "{text}"
+    );
+    assert!(text.contains("+      - image: nginx:1.28"), "{text}");
+    assert_eq!(
+        c.ok(&["get", "deploy", "my-api", "-o", "jsonpath={.spec.replicas}"])
+            .await,
+        "2",
+        "diff changes nothing"
+    );
+
+    let edited = c
+        .command(&["edit", "deploy", "my-api"])
+        .env("EDITOR", "sed -i s/replicas:\\ 2/replicas:\\ 3/")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        edited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&edited.stdout).trim(),
+        "deployment.apps/my-api edited"
+    );
+    assert_eq!(
+        c.ok(&["get", "deploy", "my-api", "-o", "jsonpath={.spec.replicas}"])
+            .await,
+        "3"
+    );
+}

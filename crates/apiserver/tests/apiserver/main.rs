@@ -49,7 +49,7 @@ impl Cluster {
         p
     }
 
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
+    pub fn command(&self, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("kubectl");
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
