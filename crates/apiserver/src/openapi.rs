@@ -170,3 +170,120 @@ pub fn group_version(state: &ApiServer, rest: &[&str]) -> Result<Response, ApiEr
     );
     Ok(response)
 }
+
+/// A v3 schema rewritten for Swagger 2.0: references into `#/definitions/`, and the v3-only
+/// `oneOf` of IntOrString and Quantity as upstream writes them in v2 (a string with a format).
+fn to_v2(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            if m.contains_key("oneOf") {
+                let format = m.get("format").cloned().unwrap_or(json!("int-or-string"));
+                let mut out = json!({"type": "string", "format": format});
+                if let Some(d) = m.get("description") {
+                    out["description"] = d.clone();
+                }
+                return out;
+            }
+            let mut out = Map::new();
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(r)) => {
+                        let target = r.replace("#/components/schemas/", "#/definitions/");
+                        out.insert(k.clone(), json!(target));
+                    }
+                    ("nullable", _) => {}
+                    _ => {
+                        out.insert(k.clone(), to_v2(v));
+                    }
+                }
+            }
+            Value::Object(out)
+        }
+        Value::Array(a) => Value::Array(a.iter().map(to_v2).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `GET /openapi/v2` as JSON: every group version's paths and definitions in one Swagger 2.0
+/// document. kubectl asks for it only in protobuf, as a fallback it does not need (v3 is
+/// complete), so protobuf-only requests get 404 and kubectl uses its compiled-in types.
+pub fn v2(state: &ApiServer, headers: &http::HeaderMap) -> Result<Response, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if !accept.split(',').any(|a| {
+        let media = a.split(';').next().unwrap_or_default().trim();
+        matches!(media, "application/json" | "*/*" | "")
+    }) {
+        let mut e = ApiError::bad_request("the server could not find the requested resource");
+        (e.code, e.reason) = (404, "NotFound");
+        return Err(e);
+    }
+    let mut paths = Map::new();
+    let mut definitions = Map::new();
+    for (_, doc, _) in group_versions(state).iter() {
+        if let Some(p) = doc["paths"].as_object() {
+            for (path, item) in p {
+                let mut item = to_v2(item);
+                for op in item
+                    .as_object_mut()
+                    .into_iter()
+                    .flat_map(|o| o.values_mut())
+                {
+                    for param in op["parameters"].as_array_mut().into_iter().flatten() {
+                        if let Some(p) = param.as_object_mut() {
+                            p.remove("schema");
+                            p.insert("type".into(), json!("string"));
+                            p.insert("uniqueItems".into(), json!(true));
+                        }
+                    }
+                    if let Some(schema) = op["responses"]["200"]["content"]["application/json"]
+                        .get("schema")
+                        .cloned()
+                    {
+                        op["responses"]["200"] = json!({"description": "OK", "schema": schema});
+                    }
+                }
+                paths.insert(path.clone(), item);
+            }
+        }
+        if let Some(schemas) = doc["components"]["schemas"].as_object() {
+            for (name, schema) in schemas {
+                definitions
+                    .entry(name.clone())
+                    .or_insert_with(|| to_v2(schema));
+            }
+        }
+    }
+    let doc = json!({
+        "swagger": "2.0",
+        "info": {"title": "Kubernetes", "version": crate::KUBERNETES_VERSION},
+        "paths": paths,
+        "definitions": definitions,
+    });
+    Ok(request::ok(&doc, Format::Json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v3_schemas_become_swagger_2() {
+        let v3 = json!({"properties": {
+            "port": {"oneOf": [{"type": "integer"}, {"type": "string"}], "format": "int-or-string"},
+            "spec": {"allOf": [{"$ref": "#/components/schemas/io.k8s.api.apps.v1.DeploymentSpec"}],
+                     "nullable": true}}});
+        let v2 = to_v2(&v3);
+        assert_eq!(
+            v2["properties"]["port"],
+            json!({"type": "string", "format": "int-or-string"})
+        );
+        assert_eq!(
+            v2["properties"]["spec"]["allOf"][0]["$ref"],
+            "#/definitions/io.k8s.api.apps.v1.DeploymentSpec"
+        );
+        assert!(v2["properties"]["spec"].get("nullable").is_none());
+    }
+}

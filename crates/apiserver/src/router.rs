@@ -112,6 +112,7 @@ fn route(
         (&Method::GET, ["api", version]) => discovery::resource_list(state, "", version),
         (&Method::GET, ["apis", group]) => discovery::group(state, group),
         (&Method::GET, ["apis", group, version]) => discovery::resource_list(state, group, version),
+        (&Method::GET, ["openapi", "v2"]) => openapi::v2(state, req.headers()),
         (&Method::GET, ["openapi", "v3"]) => Ok(openapi::root(state)),
         (&Method::GET, ["openapi", "v3", rest @ ..]) => openapi::group_version(state, rest),
         _ => Err(not_found()),
