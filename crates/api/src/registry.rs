@@ -178,7 +178,7 @@ const BUILTINS: &[Builtin] = &[
         true,
         &["sa"],
         NONE,
-        NONE,
+        &["token"],
     ),
     ("", "v1", "Event", "events", true, &["ev"], NONE, NONE),
     (

@@ -968,6 +968,7 @@ pub async fn create_subresource(call: Call) -> Result<Response, ApiError> {
         call.target.subresource.as_deref(),
     ) {
         ("Pod", Some("binding")) => bind(call).await,
+        ("ServiceAccount", Some("token")) => token(call).await,
         ("Pod", Some("eviction")) => {
             let mut delete_call = call;
             delete_call.target.subresource = None;
@@ -982,6 +983,35 @@ pub async fn create_subresource(call: Call) -> Result<Response, ApiError> {
             "the server does not allow this method on the requested resource",
         )),
     }
+}
+
+/// TokenRequest: a signed token for the ServiceAccount (`kubectl create token NAME`).
+async fn token(call: Call) -> Result<Response, ApiError> {
+    let request = decode_body(&call)?;
+    let (sa, _) = call.read().await?;
+    let now = SystemTime::now();
+    let (claims, expires) = crate::tokens::claims_for(&sa, &request, now);
+    let token = call.state.signer.sign(&claims);
+    let mut spec = request["spec"].clone();
+    if !spec.is_object() {
+        spec = json!({});
+    }
+    spec["audiences"] = claims["aud"].clone();
+    let seconds = claims["exp"].as_u64().unwrap_or(0) - claims["iat"].as_u64().unwrap_or(0);
+    spec["expirationSeconds"] = json!(seconds);
+    let response = json!({
+        "kind": "TokenRequest",
+        "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"name": call.name(), "namespace": call.namespace(),
+                     "creationTimestamp": format_rfc3339(now)},
+        "spec": spec,
+        "status": {"token": token, "expirationTimestamp": format_rfc3339(expires)},
+    });
+    Ok(request::respond(
+        StatusCode::CREATED,
+        &response,
+        Format::Json,
+    ))
 }
 
 async fn bind(call: Call) -> Result<Response, ApiError> {

@@ -23,6 +23,7 @@ pub mod request;
 pub mod router;
 mod services;
 pub mod tls;
+pub mod tokens;
 pub mod watch;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -73,6 +74,8 @@ impl Config {
 pub enum ServerError {
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Tokens(#[from] tokens::TokenError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -96,6 +99,8 @@ pub struct ApiServer {
     pub admission: admission::Chain,
     pub cache: cache::WatchCache,
     pub openapi: openapi::Documents,
+    /// Signs ServiceAccount tokens.
+    pub signer: tokens::Signer,
 }
 
 /// A running server.
@@ -116,6 +121,7 @@ impl Server {
             &[],
         );
         let certs = tls::ClusterCerts::load_or_create(&config.dir.join("tls"), &names)?;
+        let signer = tokens::Signer::load_or_create(&config.dir.join("tls"))?;
         let acceptor = TlsAcceptor::from(certs.server_config()?);
         let addr = SocketAddr::new(config.bind_address, config.https_port);
         let listener = TcpListener::bind(addr)
@@ -134,6 +140,7 @@ impl Server {
             admission: admission::Chain::default(),
             cache: cache::WatchCache::default(),
             openapi: openapi::Documents::default(),
+            signer,
         });
         bootstrap::run(&state, addr)
             .await

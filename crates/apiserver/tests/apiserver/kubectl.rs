@@ -822,3 +822,36 @@ async fn diff_and_edit_work() {
         "3"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_tokens_are_issued() {
+    use base64::Engine;
+    let c = Cluster::start().await;
+    c.ok(&["create", "serviceaccount", "robot"]).await;
+    let token = c.ok(&["create", "token", "robot", "--duration=20m"]).await;
+    let parts: Vec<&str> = token.trim().split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(claims["sub"], "system:serviceaccount:default:robot");
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        1200
+    );
+    let state = &c.server.state;
+    assert!(
+        state
+            .signer
+            .verify(token.trim(), std::time::SystemTime::now())
+            .is_some()
+    );
+    let err = c.fails(&["create", "token", "nobody"]).await;
+    assert!(
+        err.contains("serviceaccounts \"nobody\" not found"),
+        "{err}"
+    );
+}
