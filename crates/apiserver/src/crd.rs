@@ -195,6 +195,84 @@ pub async fn load(state: &ApiServer) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Removes the fields of a custom resource that its version's schema does not declare, as
+/// upstream prunes them, and returns their paths (for `fieldValidation`). Fields under
+/// `x-kubernetes-preserve-unknown-fields` are kept; `apiVersion`, `kind` and `metadata` always.
+pub fn prune_unknown(resource: &Resource, obj: &mut Value) -> Vec<String> {
+    let mut pruned = Vec::new();
+    let Some(schema) = &resource.schema else {
+        return pruned;
+    };
+    if let Some(fields) = obj.as_object_mut() {
+        let keys: Vec<String> = fields.keys().cloned().collect();
+        for key in keys {
+            if matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+                continue;
+            }
+            match schema["properties"].get(&key) {
+                Some(sub) => {
+                    if let Some(v) = fields.get_mut(&key) {
+                        prune(sub, v, &key, &mut pruned, 0);
+                    }
+                }
+                None if preserves(schema) => {}
+                None => {
+                    fields.remove(&key);
+                    pruned.push(key);
+                }
+            }
+        }
+    }
+    pruned
+}
+
+fn preserves(schema: &Value) -> bool {
+    schema["x-kubernetes-preserve-unknown-fields"] == json!(true)
+}
+
+fn prune(schema: &Value, v: &mut Value, path: &str, pruned: &mut Vec<String>, depth: usize) {
+    if depth > 64 || schema["x-kubernetes-embedded-resource"] == json!(true) && preserves(schema) {
+        return;
+    }
+    match v {
+        Value::Object(fields) => {
+            let properties = schema["properties"].as_object();
+            let additional = &schema["additionalProperties"];
+            let keys: Vec<String> = fields.keys().cloned().collect();
+            for key in keys {
+                let child = format!("{path}.{key}");
+                let sub = properties
+                    .and_then(|p| p.get(&key))
+                    .or(additional.is_object().then_some(additional));
+                match sub {
+                    Some(sub) => {
+                        if let Some(value) = fields.get_mut(&key) {
+                            prune(sub, value, &child, pruned, depth + 1);
+                        }
+                    }
+                    None if preserves(schema) || *additional == json!(true) => {}
+                    None => {
+                        fields.remove(&key);
+                        pruned.push(child);
+                    }
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                prune(
+                    &schema["items"],
+                    item,
+                    &format!("{path}[{i}]"),
+                    pruned,
+                    depth + 1,
+                );
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Checks a custom resource against its version's schema: types, required fields and enums.
 pub fn validate_custom(resource: &Resource, obj: &Value) -> Result<(), ApiError> {
     let Some(schema) = &resource.schema else {
@@ -334,6 +412,17 @@ mod tests {
             r.key(Some("default"), "x"),
             "/registry/stable.example.com/crontabs/default/x"
         );
+    }
+
+    #[test]
+    fn unknown_fields_of_custom_resources_are_pruned() {
+        let r = &resources_of(&crd())[0];
+        let mut obj = json!({"apiVersion": "stable.example.com/v1", "kind": "CronTab",
+            "metadata": {"name": "x"}, "spec": {"cronSpec": "* * * * *", "foo": 1}, "extra": true});
+        let pruned = prune_unknown(r, &mut obj);
+        assert_eq!(pruned, ["extra", "spec.foo"]);
+        assert_eq!(obj["spec"], json!({"cronSpec": "* * * * *"}));
+        assert!(obj.get("extra").is_none());
     }
 
     #[test]

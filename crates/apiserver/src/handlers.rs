@@ -238,7 +238,8 @@ fn remove_path(obj: &mut Value, path: &str) {
 fn check_fields(call: &Call, obj: &mut Value) -> Result<Vec<String>, ApiError> {
     let r = call.resource();
     if r.custom {
-        return Ok(Vec::new());
+        let pruned = crd::prune_unknown(r, obj);
+        return field_policy(call, pruned);
     }
     if let Some(e) = barge_api::schemas::type_error(&r.group, &r.version, &r.kind, obj) {
         return Err(ApiError::bad_request(format!(
@@ -248,6 +249,15 @@ fn check_fields(call: &Call, obj: &mut Value) -> Result<Vec<String>, ApiError> {
         )));
     }
     let unknown = barge_api::schemas::unknown_fields(&r.group, &r.version, &r.kind, obj);
+    for f in &unknown {
+        remove_path(obj, f);
+    }
+    field_policy(call, unknown)
+}
+
+/// What `fieldValidation` makes of unknown fields (already dropped from the object).
+fn field_policy(call: &Call, unknown: Vec<String>) -> Result<Vec<String>, ApiError> {
+    let r = call.resource();
     if unknown.is_empty() {
         return Ok(Vec::new());
     }
@@ -265,16 +275,8 @@ fn check_fields(call: &Call, obj: &mut Value) -> Result<Vec<String>, ApiError> {
         Some(other) if !matches!(other, "Warn" | "Ignore" | "") => Err(ApiError::bad_request(
             format!("fieldValidation {other:?} is invalid: it must be Ignore, Warn or Strict"),
         )),
-        mode => {
-            for f in &unknown {
-                remove_path(obj, f);
-            }
-            Ok(if mode == Some("Ignore") {
-                Vec::new()
-            } else {
-                described
-            })
-        }
+        Some("Ignore") => Ok(Vec::new()),
+        _ => Ok(described),
     }
 }
 

@@ -539,6 +539,20 @@ async fn a_custom_resource_definition_is_served_at_once() {
         listed.contains("nightly") && listed.contains("0 3 * * *"),
         "{listed}"
     );
+    let extra = c.file("extra-cr.yaml", "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: extra\nspec:\n  cronSpec: x\n  color: blue\n");
+    let err = c.fails(&["apply", "-f", extra.to_str().unwrap()]).await;
+    assert!(
+        err.contains("strict decoding error: unknown field \"spec.color\""),
+        "{err}"
+    );
+    c.ok(&["apply", "--validate=false", "-f", extra.to_str().unwrap()])
+        .await;
+    assert_eq!(
+        c.ok(&["get", "ct", "extra", "-o", "jsonpath={.spec}"])
+            .await,
+        "{\"cronSpec\":\"x\"}",
+        "pruned"
+    );
     let bad = c.file("bad-cr.yaml", "apiVersion: stable.example.com/v1\nkind: CronTab\nmetadata:\n  name: bad\nspec:\n  replicas: many\n");
     let err = c.fails(&["apply", "-f", bad.to_str().unwrap()]).await;
     assert!(err.contains("spec.replicas"), "{err}");
