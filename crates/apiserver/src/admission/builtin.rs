@@ -322,6 +322,16 @@ const DNS1123_SUBDOMAIN: &str = "a lowercase RFC 1123 subdomain must consist of 
 const DNS1123_LABEL: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const DNS1035_LABEL: &str = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 
+const CONFIG_KEY: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+
+fn is_config_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._".contains(&c))
+}
+
 fn is_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
@@ -537,6 +547,30 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Result
             }
             ("apps", "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
                 validate_selector_and_template(obj, &mut causes, &["Always"]);
+                if resource.kind == "StatefulSet"
+                    && let Some(old) = old
+                {
+                    let strip = |o: &Value| {
+                        let mut spec = o["spec"].as_object().cloned().unwrap_or_default();
+                        for f in [
+                            "replicas",
+                            "ordinals",
+                            "template",
+                            "updateStrategy",
+                            "persistentVolumeClaimRetentionPolicy",
+                            "minReadySeconds",
+                        ] {
+                            spec.remove(f);
+                        }
+                        spec
+                    };
+                    if strip(old) != strip(obj) {
+                        causes.push(Cause::forbidden(
+                            "spec",
+                            "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden",
+                        ));
+                    }
+                }
                 if let Some(old) = old
                     && old["spec"]["selector"] != obj["spec"]["selector"]
                 {
@@ -549,6 +583,19 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Result
             }
             ("batch", "Job") => {
                 validate_selector_and_template(obj, &mut causes, &["OnFailure", "Never"]);
+                if let Some(old) = old {
+                    for field in ["selector", "template", "completions"] {
+                        if old["spec"][field] != obj["spec"][field]
+                            && !(field == "template" && old["spec"]["suspend"] == json!(true))
+                        {
+                            causes.push(Cause::invalid(
+                                format!("spec.{field}"),
+                                &obj["spec"][field],
+                                "field is immutable",
+                            ));
+                        }
+                    }
+                }
             }
             ("", "Service") => {
                 validate_service(obj, &mut causes);
@@ -574,6 +621,56 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Result
                         "field is immutable when `immutable` is set",
                     ));
                 }
+                for field in ["data", "binaryData"] {
+                    for key in obj[field].as_object().into_iter().flat_map(|m| m.keys()) {
+                        if !is_config_key(key) {
+                            causes.push(Cause::invalid(
+                                format!("{field}[{key}]"),
+                                &json!(key),
+                                CONFIG_KEY,
+                            ));
+                        }
+                    }
+                }
+                if resource.kind == "Secret"
+                    && let Some(old) = old
+                    && old["type"] != obj["type"]
+                {
+                    causes.push(Cause::invalid("type", &obj["type"], "field is immutable"));
+                }
+            }
+            ("rbac.authorization.k8s.io", "RoleBinding" | "ClusterRoleBinding") => {
+                let role_ref = &obj["roleRef"];
+                if role_ref["name"].as_str().is_none_or(str::is_empty) {
+                    causes.push(Cause::required("roleRef.name", ""));
+                }
+                const KINDS: &[&str] = &["Role", "ClusterRole"];
+                let kind = role_ref["kind"].as_str().unwrap_or_default();
+                if !KINDS.contains(&kind)
+                    || (resource.kind == "ClusterRoleBinding" && kind == "Role")
+                {
+                    let allowed: &[&str] = if resource.kind == "RoleBinding" {
+                        KINDS
+                    } else {
+                        &["ClusterRole"]
+                    };
+                    causes.push(Cause::not_supported("roleRef.kind", &json!(kind), allowed));
+                }
+                if let Some(old) = old
+                    && old["roleRef"] != obj["roleRef"]
+                {
+                    causes.push(Cause::invalid("roleRef", role_ref, "cannot change roleRef"));
+                }
+            }
+            ("batch", "CronJob") => {
+                if obj["spec"]["schedule"].as_str().is_none_or(str::is_empty) {
+                    causes.push(Cause::required("spec.schedule", ""));
+                }
+                validate_containers(
+                    &obj["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+                    "spec.jobTemplate.spec.template.spec",
+                    &mut causes,
+                );
             }
             _ => {}
         }
@@ -741,6 +838,37 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("spec.containers: Required value")
+        );
+    }
+
+    #[test]
+    fn more_kinds_are_validated() {
+        let rb = res("rbac.authorization.k8s.io", "rolebindings");
+        let binding = json!({"metadata": {"name": "b"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "r"}});
+        validate(&rb, &binding, None).unwrap();
+        let mut changed = binding.clone();
+        changed["roleRef"]["name"] = json!("other");
+        assert!(
+            validate(&rb, &changed, Some(&binding))
+                .unwrap_err()
+                .message
+                .contains("roleRef: Invalid value")
+        );
+        let cm = res("", "configmaps");
+        let bad = json!({"metadata": {"name": "c"}, "data": {"bad key": "v"}});
+        assert!(
+            validate(&cm, &bad, None)
+                .unwrap_err()
+                .message
+                .contains("data[bad key]: Invalid value: \"bad key\": a valid config key")
+        );
+        let cj = res("batch", "cronjobs");
+        let no_schedule = json!({"metadata": {"name": "c"}, "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}}});
+        assert!(
+            validate(&cj, &no_schedule, None)
+                .unwrap_err()
+                .message
+                .contains("spec.schedule: Required value")
         );
     }
 
