@@ -1,22 +1,21 @@
-//! The watch cache: per storage prefix, the current objects in memory, kept up to date by one
-//! store watch, so that lists and gets with `resourceVersion=0` ("any recent state will do",
-//! which is what informers and controllers ask for when they list) are served without reading
-//! or decoding the store. Reads without a resourceVersion still go to the store, so they see
-//! every write acknowledged before them, as upstream promises.
+//! The watch cache: per storage prefix, the current objects in memory (their stored bytes and
+//! revision), kept up to date by one store watch with eager progress notifications. It serves
+//! lists and gets with `resourceVersion=0` ("any recent state will do", what informers list
+//! with), and consistent gets (no resourceVersion) when it has caught up with the store's latest
+//! acknowledged write, which in-process stores know without I/O (`Store::local_revision`); when
+//! it has not, or the store cannot tell, the read goes to the store, so every read still sees
+//! every write acknowledged before it, as upstream promises.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
-use barge_store::{EventKind, RangeRequest, Revision, Store, WatchItem, WatchRequest};
-use serde_json::Value;
+use barge_store::{EventKind, KeyValue, RangeRequest, Revision, Store, WatchItem, WatchRequest};
 use tokio::sync::OnceCell;
-
-use crate::handlers::from_kv;
 
 /// The objects under one storage prefix, as of `revision`.
 #[derive(Debug, Default)]
 struct Snapshot {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<KeyValue>>,
     revision: Revision,
 }
 
@@ -40,14 +39,14 @@ impl WatchCache {
         store: &Arc<dyn Store>,
         root: &str,
         key_prefix: &str,
-    ) -> Result<(Vec<(String, Arc<Value>)>, Revision), barge_store::Error> {
+    ) -> Result<(Vec<Arc<KeyValue>>, Revision), barge_store::Error> {
         let prefix = self.prefix(store, root).await?;
         let snap = prefix.snapshot.read().unwrap_or_else(|p| p.into_inner());
         let objects = snap
             .objects
             .range(key_prefix.to_owned()..)
             .take_while(|(k, _)| k.starts_with(key_prefix))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(_, v)| v.clone())
             .collect();
         Ok((objects, snap.revision))
     }
@@ -58,7 +57,7 @@ impl WatchCache {
         store: &Arc<dyn Store>,
         root: &str,
         key: &str,
-    ) -> Result<(Option<Arc<Value>>, Revision), barge_store::Error> {
+    ) -> Result<(Option<Arc<KeyValue>>, Revision), barge_store::Error> {
         let prefix = self.prefix(store, root).await?;
         let snap = prefix.snapshot.read().unwrap_or_else(|p| p.into_inner());
         Ok((snap.objects.get(key).cloned(), snap.revision))
@@ -101,12 +100,11 @@ async fn load(
     prefix: &Prefix,
 ) -> Result<Revision, barge_store::Error> {
     let page = store.range(RangeRequest::prefix(root)).await?;
-    let mut objects = BTreeMap::new();
-    for kv in &page.kvs {
-        if let Ok(obj) = from_kv(kv) {
-            objects.insert(kv.key.clone(), Arc::new(obj));
-        }
-    }
+    let objects = page
+        .kvs
+        .into_iter()
+        .map(|kv| (kv.key.clone(), Arc::new(kv)))
+        .collect();
     *prefix.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Snapshot {
         objects,
         revision: page.revision,
@@ -121,7 +119,7 @@ async fn follow(store: Arc<dyn Store>, root: String, prefix: Arc<Prefix>, mut re
         let request = WatchRequest {
             prefix: root.clone(),
             after: Some(revision),
-            progress_interval: Some(std::time::Duration::from_secs(5)),
+            progress_interval: Some(std::time::Duration::ZERO),
         };
         let mut watch = match store.watch(request).await {
             Ok(w) => w,
@@ -137,9 +135,8 @@ async fn follow(store: Arc<dyn Store>, root: String, prefix: Arc<Prefix>, mut re
                 Ok(WatchItem::Event(e)) => {
                     match e.kind {
                         EventKind::Put => {
-                            if let Ok(obj) = from_kv(&e.kv) {
-                                snap.objects.insert(e.kv.key.clone(), Arc::new(obj));
-                            }
+                            snap.objects
+                                .insert(e.kv.key.clone(), Arc::new(e.kv.clone()));
                         }
                         EventKind::Delete => {
                             snap.objects.remove(&e.kv.key);

@@ -204,6 +204,20 @@ fn decode_body(call: &Call) -> Result<Value, ApiError> {
     }
 }
 
+/// A consistent read of the call's object from the watch cache: `Some(found)` when the cache
+/// has caught up with the store's latest acknowledged write, `None` to read the store.
+async fn consistent_from_cache(call: &Call) -> Option<Option<Arc<KeyValue>>> {
+    let head = call.state.store.local_revision()?;
+    let root = call.resource().list_prefix(None);
+    let (found, revision) = call
+        .state
+        .cache
+        .get(&call.state.store, &root, &call.key())
+        .await
+        .ok()?;
+    (revision >= head).then_some(found)
+}
+
 /// Removes the field at an upstream field path (`spec.template.spec.containers[0].imagePullPolcy`).
 fn remove_path(obj: &mut Value, path: &str) {
     let mut parts: Vec<(&str, Vec<usize>)> = Vec::new();
@@ -299,13 +313,17 @@ pub async fn get(call: Call) -> Result<Response, ApiError> {
         && call.query.resource_version.as_deref() != Some("0")
         && barge_api::convert::storage_version(&r.group, &r.kind).is_none()
     {
-        let kv = call
-            .store()
-            .get(&call.key(), None)
-            .await
-            .map_err(|e| store_error(e, &call.gr(), call.name()))?
-            .kv
-            .ok_or_else(|| ApiError::not_found(&call.gr(), call.name()))?;
+        let kv = match consistent_from_cache(&call).await {
+            Some(found) => found,
+            None => call
+                .store()
+                .get(&call.key(), None)
+                .await
+                .map_err(|e| store_error(e, &call.gr(), call.name()))?
+                .kv
+                .map(Arc::new),
+        }
+        .ok_or_else(|| ApiError::not_found(&call.gr(), call.name()))?;
         let mut out = Vec::with_capacity(kv.value.len() + 32);
         if crate::raw::append_with_revision(&kv.value, kv.mod_revision, &mut out) {
             return Ok(http::Response::builder()
@@ -323,8 +341,8 @@ pub async fn get(call: Call) -> Result<Response, ApiError> {
             .get(&call.state.store, &root, &call.key())
             .await
             .map_err(|e| store_error(e, &call.gr(), call.name()))?;
-        let obj = cached.ok_or_else(|| ApiError::not_found(&call.gr(), call.name()))?;
-        (call.served(obj.as_ref().clone()), 0)
+        let kv = cached.ok_or_else(|| ApiError::not_found(&call.gr(), call.name()))?;
+        (call.served(from_kv(&kv)?), 0)
     } else {
         call.read().await?
     };
@@ -498,8 +516,9 @@ async fn list_from_cache(
         .await
         .map_err(|e| store_error(e, &call.gr(), ""))?;
     let mut items = Vec::new();
-    for (i, (key, obj)) in objects.iter().enumerate() {
-        let obj = call.served(obj.as_ref().clone());
+    for (i, kv) in objects.iter().enumerate() {
+        let key = &kv.key;
+        let obj = call.served(from_kv(kv)?);
         if filter.matches(&obj) {
             items.push(obj);
             if limit.is_some_and(|l| items.len() == l) {

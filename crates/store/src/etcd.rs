@@ -367,7 +367,10 @@ impl Store for EtcdStore {
         let forwarder = Forwarder {
             store: self.clone(),
             after: request.after.unwrap_or(0),
-            progress: request.progress_interval,
+            // etcd answers progress requests one at a time; eager progress is a request a second.
+            progress: request
+                .progress_interval
+                .map(|d| d.max(Duration::from_secs(1))),
             tx,
         };
         tokio::spawn(forwarder.run(stream));

@@ -214,11 +214,22 @@ impl Watcher {
                     }
                 }
                 self.last = reached;
+                if self.progress == Some(Duration::ZERO)
+                    && self.last == head
+                    && self
+                        .tx
+                        .send(Ok(WatchItem::Progress(self.last)))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
             }
             let idle = async {
                 match self.progress {
-                    Some(d) => tokio::time::sleep(d).await,
-                    None => std::future::pending().await,
+                    // Eager progress is sent as the watch catches up, not when idle.
+                    Some(d) if !d.is_zero() => tokio::time::sleep(d).await,
+                    _ => std::future::pending().await,
                 }
             };
             tokio::select! {

@@ -143,6 +143,9 @@ pub struct WatchRequest {
     /// Deliver the changes made after this revision (`None`: after the current one).
     pub after: Option<Revision>,
     /// Send a [`WatchItem::Progress`] when the watch has been idle this long.
+    /// `Some(Duration::ZERO)` asks for one as soon as the watch has caught up with each new
+    /// revision, so that a follower knows at once how current it is; backends that cannot do
+    /// that (etcd) send one per second instead.
     pub progress_interval: Option<Duration>,
 }
 
@@ -226,6 +229,13 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The revision of the latest compaction (0 if none).
     async fn compacted_revision(&self) -> Result<Revision>;
+
+    /// The revision of the latest acknowledged write, when the backend knows it without I/O
+    /// (in-process backends); `None` otherwise. A reader holding a copy that has caught up with
+    /// this revision may answer a consistent read from the copy.
+    fn local_revision(&self) -> Option<Revision> {
+        None
+    }
 }
 
 /// Rejects values over [`MAX_VALUE_SIZE`] before they reach a backend.

@@ -349,4 +349,8 @@ impl Store for MemoryStore {
     async fn compacted_revision(&self) -> Result<Revision> {
         Ok(self.shared.lock().compacted)
     }
+
+    fn local_revision(&self) -> Option<Revision> {
+        Some(self.shared.hub.head())
+    }
 }

@@ -841,4 +841,8 @@ impl Store for SqliteStore {
     async fn compacted_revision(&self) -> Result<Revision> {
         Ok(self.inner.hub.compacted())
     }
+
+    fn local_revision(&self) -> Option<Revision> {
+        Some(self.inner.hub.head())
+    }
 }

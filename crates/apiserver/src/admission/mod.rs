@@ -135,7 +135,7 @@ impl Plugin for NamespaceLifecycle {
             .ok()
             .and_then(|(obj, _)| obj);
         let obj = match cached {
-            Some(obj) => obj.as_ref().clone(),
+            Some(kv) => crate::handlers::from_kv(&kv)?,
             None => read(state.store.as_ref(), &key, &namespaces, ns).await?.0,
         };
         if obj["status"]["phase"] == "Terminating" {

@@ -604,6 +604,34 @@ pub async fn idle_watch_gets_progress_notifications(be: &Backend) {
     }
 }
 
+pub async fn eager_progress_reports_each_caught_up_revision(be: &Backend) {
+    let s = be.store.as_ref();
+    let mut watch = s
+        .watch(WatchRequest {
+            prefix: "/e/".into(),
+            after: None,
+            progress_interval: Some(Duration::ZERO),
+        })
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let other = s
+            .create(&format!("/elsewhere/{i}"), b("v"), None)
+            .await
+            .unwrap();
+        loop {
+            match next_item(&mut watch).await {
+                WatchItem::Progress(r) if r >= other.mod_revision => break,
+                WatchItem::Progress(_) => {}
+                WatchItem::Event(e) => panic!("unexpected event {e:?}"),
+            }
+        }
+    }
+    if let Some(local) = s.local_revision() {
+        assert_eq!(local, s.current_revision().await.unwrap());
+    }
+}
+
 pub async fn keys_with_ttl_expire_with_a_delete_event(be: &Backend) {
     let s = be.store.as_ref();
     let ttl = be.min_ttl;

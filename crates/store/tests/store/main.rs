@@ -87,6 +87,7 @@ macro_rules! conformance {
                 watch_delivers_previous_values,
                 compaction_drops_history_but_keeps_state,
                 idle_watch_gets_progress_notifications,
+                eager_progress_reports_each_caught_up_revision,
                 keys_with_ttl_expire_with_a_delete_event,
                 oversized_values_are_rejected_and_change_nothing,
             );
