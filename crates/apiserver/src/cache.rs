@@ -68,13 +68,13 @@ impl WatchCache {
         store: &Arc<dyn Store>,
         root: &str,
     ) -> Result<Arc<Prefix>, barge_store::Error> {
-        let prefix = self
-            .prefixes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(root.to_owned())
-            .or_default()
-            .clone();
+        let prefix = {
+            let mut prefixes = self.prefixes.lock().unwrap_or_else(|p| p.into_inner());
+            match prefixes.get(root) {
+                Some(p) => p.clone(),
+                None => prefixes.entry(root.to_owned()).or_default().clone(),
+            }
+        };
         prefix
             .started
             .get_or_try_init(|| fill(store.clone(), root.to_owned(), prefix.clone()))

@@ -561,22 +561,56 @@ async fn list_raw(call: &Call) -> Result<Option<Response>, ApiError> {
         }
         None => (list_revision(&call.query)?, None),
     };
-    let page = call
-        .store()
-        .range(RangeRequest {
-            prefix: prefix.clone(),
-            start_after,
-            revision,
-            limit: call.query.limit.filter(|l| *l > 0),
-        })
-        .await
-        .map_err(|e| list_error(call, e))?;
-    let size: usize = page.kvs.iter().map(|kv| kv.value.len() + 32).sum();
+    let limit = call.query.limit.filter(|l| *l > 0);
+    // A consistent first page comes from the watch cache when it has caught up.
+    let cached = match (
+        &call.query.continue_token,
+        revision,
+        call.state.store.local_revision(),
+    ) {
+        (None, None, Some(head)) => {
+            let root = r.list_prefix(None);
+            match call
+                .state
+                .cache
+                .list(&call.state.store, &root, &prefix)
+                .await
+            {
+                Ok((mut kvs, rev)) if rev >= head => {
+                    let more = limit.is_some_and(|l| kvs.len() > l);
+                    if let Some(l) = limit {
+                        kvs.truncate(l);
+                    }
+                    Some((kvs, rev, more))
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let (kvs, page_revision, more) = match cached {
+        Some(page) => page,
+        None => {
+            let page = call
+                .store()
+                .range(RangeRequest {
+                    prefix: prefix.clone(),
+                    start_after,
+                    revision,
+                    limit,
+                })
+                .await
+                .map_err(|e| list_error(call, e))?;
+            let kvs = page.kvs.into_iter().map(Arc::new).collect();
+            (kvs, page.revision, page.more)
+        }
+    };
+    let size: usize = kvs.iter().map(|kv| kv.value.len() + 32).sum();
     let mut out = Vec::with_capacity(size + 256);
     out.extend_from_slice(
         format!("{{\"apiVersion\":\"{}\",\"items\":[", r.api_version()).as_bytes(),
     );
-    for (i, kv) in page.kvs.iter().enumerate() {
+    for (i, kv) in kvs.iter().enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -584,11 +618,9 @@ async fn list_raw(call: &Call) -> Result<Option<Response>, ApiError> {
             return Ok(None);
         }
     }
-    let mut metadata = json!({"resourceVersion": page.revision.to_string()});
-    if page.more
-        && let Some(last) = page.kvs.last()
-    {
-        metadata["continue"] = json!(encode_continue(page.revision, &last.key, &prefix));
+    let mut metadata = json!({"resourceVersion": page_revision.to_string()});
+    if more && let Some(last) = kvs.last() {
+        metadata["continue"] = json!(encode_continue(page_revision, &last.key, &prefix));
     }
     out.extend_from_slice(
         format!("],\"kind\":\"{}List\",\"metadata\":{metadata}}}", r.kind).as_bytes(),

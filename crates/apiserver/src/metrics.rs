@@ -44,7 +44,8 @@ struct Histogram {
 
 #[derive(Debug, Default)]
 struct Inner {
-    requests: BTreeMap<(Labels, u16), u64>,
+    /// Counts by labels, then by code (nested so that a lookup needs no owned key).
+    requests: BTreeMap<Labels, BTreeMap<u16, u64>>,
     durations: BTreeMap<Labels, Histogram>,
 }
 
@@ -56,12 +57,24 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, labels: Labels, code: u16, elapsed: Duration) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        *inner.requests.entry((labels.clone(), code)).or_default() += 1;
+        match inner.requests.get_mut(&labels) {
+            Some(codes) => *codes.entry(code).or_default() += 1,
+            None => {
+                inner
+                    .requests
+                    .insert(labels.clone(), BTreeMap::from([(code, 1)]));
+            }
+        }
         // Watches last as long as they are open; upstream leaves them out of the latencies.
         if labels.verb == "WATCH" {
             return;
         }
-        let h = inner.durations.entry(labels).or_default();
+        if !inner.durations.contains_key(&labels) {
+            inner.durations.insert(labels.clone(), Histogram::default());
+        }
+        let Some(h) = inner.durations.get_mut(&labels) else {
+            return;
+        };
         if h.counts.is_empty() {
             h.counts = vec![0; BUCKETS.len()];
         }
@@ -81,12 +94,14 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.\n");
         out.push_str("# TYPE apiserver_request_total counter\n");
-        for ((labels, code), n) in &inner.requests {
-            let _ = writeln!(
-                out,
-                "apiserver_request_total{{code=\"{code}\",{}}} {n}",
-                labels.render()
-            );
+        for (labels, codes) in &inner.requests {
+            for (code, n) in codes {
+                let _ = writeln!(
+                    out,
+                    "apiserver_request_total{{code=\"{code}\",{}}} {n}",
+                    labels.render()
+                );
+            }
         }
         out.push_str("# HELP apiserver_request_duration_seconds Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.\n");
         out.push_str("# TYPE apiserver_request_duration_seconds histogram\n");
