@@ -869,3 +869,30 @@ async fn service_account_tokens_are_issued() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_on_a_real_etcd() {
+    let etcd = tokio::task::spawn_blocking(barge_testkit::Etcd::start)
+        .await
+        .unwrap()
+        .expect("a real etcd (Debian package etcd-server)");
+    let options = barge_store::EtcdOptions::new(vec![etcd.endpoint().to_owned()]);
+    let store = barge_store::EtcdStore::connect(options).await.unwrap();
+    let c = Cluster::start_with(std::sync::Arc::new(store)).await;
+    let file = c.file("deployment.yaml", &deployment(2, "nginx:1.27"));
+    let path = file.to_str().unwrap();
+    assert_eq!(
+        c.ok(&["apply", "-f", path]).await.trim(),
+        "deployment.apps/my-api created"
+    );
+    assert_eq!(
+        c.ok(&["apply", "-f", path]).await.trim(),
+        "deployment.apps/my-api unchanged"
+    );
+    let listed = c.ok(&["get", "deploy", "-o", "name"]).await;
+    assert_eq!(listed.trim(), "deployment.apps/my-api");
+    assert_eq!(
+        c.ok(&["delete", "-f", path]).await.trim(),
+        "deployment.apps \"my-api\" deleted"
+    );
+}

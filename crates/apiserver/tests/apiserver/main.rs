@@ -20,15 +20,23 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// A server on an embedded SQLite store in the test's directory.
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SqliteStore::open(SqliteOptions::new(dir.path().join("state.db"))).unwrap();
+        Self::start_in(dir, Arc::new(store)).await
+    }
+
+    /// A server on the given store.
+    pub async fn start_with(store: Arc<dyn barge_store::Store>) -> Self {
+        Self::start_in(tempfile::tempdir().expect("temp dir"), store).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, store: Arc<dyn barge_store::Store>) -> Self {
         let mut config = Config::new(dir.path().join("server"));
         config.bind_address = "127.0.0.1".parse().unwrap();
         config.https_port = 0;
-        let server = Server::start(config, Arc::new(store))
-            .await
-            .expect("server starts");
+        let server = Server::start(config, store).await.expect("server starts");
         let kubeconfig = dir.path().join("kubeconfig");
         barge_apiserver::kubeconfig::write(&kubeconfig, &server.admin_kubeconfig()).unwrap();
         Self {
