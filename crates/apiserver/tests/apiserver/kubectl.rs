@@ -896,3 +896,63 @@ async fn the_server_runs_on_a_real_etcd() {
         "deployment.apps \"my-api\" deleted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_kinds_print_upstream_columns() {
+    let c = Cluster::start().await;
+    for args in [
+        &["create", "configmap", "cm", "--from-literal=a=1"][..],
+        &["create", "secret", "generic", "s", "--from-literal=a=1"],
+        &["create", "serviceaccount", "robot"],
+        &["create", "job", "once", "--image=busybox"],
+        &[
+            "create",
+            "cronjob",
+            "nightly",
+            "--image=busybox",
+            "--schedule=0 3 * * *",
+        ],
+        &["create", "role", "reader", "--verb=get", "--resource=pods"],
+        &[
+            "create",
+            "rolebinding",
+            "reads",
+            "--role=reader",
+            "--serviceaccount=default:robot",
+        ],
+        &["create", "quota", "q", "--hard=pods=10"],
+        &["create", "ingress", "web", "--rule=example.com/=web:80"],
+    ] {
+        c.ok(args).await;
+    }
+    for (kind, columns) in [
+        ("configmaps", &["NAME", "DATA", "AGE"][..]),
+        ("secrets", &["NAME", "TYPE", "DATA", "AGE"]),
+        ("serviceaccounts", &["NAME", "SECRETS", "AGE"]),
+        (
+            "jobs",
+            &["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"],
+        ),
+        (
+            "cronjobs",
+            &[
+                "NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST", "SCHEDULE", "AGE",
+            ],
+        ),
+        ("roles", &["NAME", "CREATED", "AT"]),
+        ("rolebindings", &["NAME", "ROLE", "AGE"]),
+        ("resourcequotas", &["NAME", "AGE", "REQUEST", "LIMIT"]),
+        (
+            "ingresses",
+            &["NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "AGE"],
+        ),
+    ] {
+        let out = c.ok(&["get", kind]).await;
+        assert_eq!(header(&out), columns, "{kind}: {out}");
+    }
+    let cm = c.ok(&["get", "cm", "cm"]).await;
+    assert!(
+        cm.lines().nth(1).unwrap().split_whitespace().nth(1) == Some("1"),
+        "{cm}"
+    );
+}
