@@ -207,6 +207,38 @@ pub fn default(resource: &Resource, obj: &mut Value) {
             default_template(obj, &["spec", "template"]);
         }
         ("batch", "Job") => default_job(obj),
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            let spec = ensure(obj, &["spec"]);
+            set_default(spec, "minReplicas", json!(1));
+            if resource.version == "v2" && spec["metrics"].as_array().is_none_or(Vec::is_empty) {
+                spec["metrics"] = json!([{"type": "Resource", "resource": {"name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 80}}}]);
+            }
+        }
+        ("", "PersistentVolumeClaim") => {
+            set_default(ensure(obj, &["spec"]), "volumeMode", json!("Filesystem"));
+            set_default(ensure(obj, &["status"]), "phase", json!("Pending"));
+        }
+        ("", "PersistentVolume") => {
+            let spec = ensure(obj, &["spec"]);
+            set_default(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
+            set_default(spec, "volumeMode", json!("Filesystem"));
+            set_default(ensure(obj, &["status"]), "phase", json!("Pending"));
+        }
+        ("storage.k8s.io", "StorageClass") => {
+            set_default(obj, "reclaimPolicy", json!("Delete"));
+            set_default(obj, "volumeBindingMode", json!("Immediate"));
+        }
+        ("scheduling.k8s.io", "PriorityClass") => {
+            set_default(obj, "preemptionPolicy", json!("PreemptLowerPriority"));
+        }
+        ("discovery.k8s.io", "EndpointSlice") => {
+            if let Some(ports) = obj.get_mut("ports").and_then(Value::as_array_mut) {
+                for p in ports {
+                    set_default(p, "protocol", json!("TCP"));
+                }
+            }
+        }
         ("batch", "CronJob") => {
             let spec = ensure(obj, &["spec"]);
             set_default(spec, "concurrencyPolicy", json!("Allow"));
@@ -493,6 +525,79 @@ fn validate_service(obj: &Value, causes: &mut Vec<Cause>) {
     }
 }
 
+fn validate_hpa(obj: &Value, causes: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    for field in ["kind", "name"] {
+        if spec["scaleTargetRef"][field]
+            .as_str()
+            .is_none_or(str::is_empty)
+        {
+            causes.push(Cause::required(format!("spec.scaleTargetRef.{field}"), ""));
+        }
+    }
+    let min = spec["minReplicas"].as_i64().unwrap_or(1);
+    if min < 1 {
+        causes.push(Cause::invalid(
+            "spec.minReplicas",
+            &json!(min),
+            "must be greater than or equal to 1",
+        ));
+    }
+    match spec["maxReplicas"].as_i64() {
+        None => causes.push(Cause::required("spec.maxReplicas", "")),
+        Some(max) if max < 1 => causes.push(Cause::invalid(
+            "spec.maxReplicas",
+            &json!(max),
+            "must be greater than or equal to 1",
+        )),
+        Some(max) if max < min => causes.push(Cause::invalid(
+            "spec.maxReplicas",
+            &json!(max),
+            "must be greater than or equal to `minReplicas`",
+        )),
+        Some(_) => {}
+    }
+}
+
+fn validate_ingress(obj: &Value, causes: &mut Vec<Cause>) {
+    const PATH_TYPES: &[&str] = &["Exact", "ImplementationSpecific", "Prefix"];
+    for (i, rule) in obj["spec"]["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        for (j, path) in rule["http"]["paths"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let at = format!("spec.rules[{i}].http.paths[{j}]");
+            match path["pathType"].as_str() {
+                None => causes.push(Cause::required(
+                    format!("{at}.pathType"),
+                    "pathType must be specified",
+                )),
+                Some(t) if !PATH_TYPES.contains(&t) => causes.push(Cause::not_supported(
+                    format!("{at}.pathType"),
+                    &json!(t),
+                    PATH_TYPES,
+                )),
+                Some(_) => {}
+            }
+            let backend = &path["backend"];
+            if backend["service"].is_null() && backend["resource"].is_null() {
+                causes.push(Cause::invalid(
+                    format!("{at}.backend"),
+                    backend,
+                    "one backend (service or resource) must be specified",
+                ));
+            }
+        }
+    }
+}
+
 /// Fields of a pod's spec that an update may change (upstream's ValidatePodUpdate).
 fn pod_spec_mutable_stripped(spec: &Value) -> Value {
     let mut s = spec.clone();
@@ -660,6 +765,123 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Result
                     && old["roleRef"] != obj["roleRef"]
                 {
                     causes.push(Cause::invalid("roleRef", role_ref, "cannot change roleRef"));
+                }
+            }
+            ("autoscaling", "HorizontalPodAutoscaler") => validate_hpa(obj, &mut causes),
+            ("policy", "PodDisruptionBudget") => {
+                let spec = &obj["spec"];
+                if !spec["minAvailable"].is_null() && !spec["maxUnavailable"].is_null() {
+                    causes.push(Cause::invalid(
+                        "spec",
+                        spec,
+                        "minAvailable and maxUnavailable cannot be both set",
+                    ));
+                }
+            }
+            ("scheduling.k8s.io", "PriorityClass") => {
+                if let Some(old) = old
+                    && old["value"] != obj["value"]
+                {
+                    causes.push(Cause::forbidden(
+                        "value",
+                        "may not be changed in an update.",
+                    ));
+                }
+            }
+            ("storage.k8s.io", "StorageClass") => {
+                if obj["provisioner"].as_str().is_none_or(str::is_empty) {
+                    causes.push(Cause::required("provisioner", ""));
+                }
+                if let Some(old) = old {
+                    for field in [
+                        "provisioner",
+                        "parameters",
+                        "reclaimPolicy",
+                        "volumeBindingMode",
+                    ] {
+                        if old[field] != obj[field] {
+                            causes.push(Cause::forbidden(
+                                field,
+                                &format!("updates to {field} are forbidden."),
+                            ));
+                        }
+                    }
+                }
+            }
+            ("", "PersistentVolumeClaim") => {
+                let spec = &obj["spec"];
+                if spec["accessModes"].as_array().is_none_or(Vec::is_empty) {
+                    causes.push(Cause::required(
+                        "spec.accessModes",
+                        "at least 1 access mode is required",
+                    ));
+                }
+                if spec["resources"]["requests"]["storage"].is_null() {
+                    causes.push(Cause::required("spec.resources[storage]", ""));
+                }
+                if let Some(old) = old {
+                    let strip = |o: &Value| {
+                        let mut spec = o["spec"].as_object().cloned().unwrap_or_default();
+                        spec.remove("resources");
+                        spec.remove("volumeAttributesClassName");
+                        spec.remove("volumeName");
+                        spec
+                    };
+                    if strip(old) != strip(obj) {
+                        causes.push(Cause::forbidden(
+                            "spec",
+                            "spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims",
+                        ));
+                    }
+                }
+            }
+            ("", "PersistentVolume") => {
+                let spec = &obj["spec"];
+                if spec["capacity"].as_object().is_none_or(|c| c.is_empty()) {
+                    causes.push(Cause::required("spec.capacity", ""));
+                }
+                if spec["accessModes"].as_array().is_none_or(Vec::is_empty) {
+                    causes.push(Cause::required("spec.accessModes", ""));
+                }
+                const SOURCES: &[&str] = &[
+                    "hostPath",
+                    "local",
+                    "nfs",
+                    "csi",
+                    "iscsi",
+                    "fc",
+                    "rbd",
+                    "cephfs",
+                    "glusterfs",
+                    "azureDisk",
+                    "azureFile",
+                    "gcePersistentDisk",
+                    "awsElasticBlockStore",
+                    "vsphereVolume",
+                    "portworxVolume",
+                    "scaleIO",
+                    "storageos",
+                    "flexVolume",
+                    "cinder",
+                    "flocker",
+                    "photonPersistentDisk",
+                    "quobyte",
+                ];
+                if !SOURCES
+                    .iter()
+                    .any(|s| spec.get(*s).is_some_and(|v| !v.is_null()))
+                {
+                    causes.push(Cause::required("spec", "must specify a volume type"));
+                }
+            }
+            ("networking.k8s.io", "Ingress") => validate_ingress(obj, &mut causes),
+            ("discovery.k8s.io", "EndpointSlice") => {
+                const TYPES: &[&str] = &["IPv4", "IPv6", "FQDN"];
+                let ty = obj["addressType"].as_str().unwrap_or_default();
+                if ty.is_empty() {
+                    causes.push(Cause::required("addressType", ""));
+                } else if !TYPES.contains(&ty) {
+                    causes.push(Cause::not_supported("addressType", &json!(ty), TYPES));
                 }
             }
             ("batch", "CronJob") => {
@@ -869,6 +1091,47 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("spec.schedule: Required value")
+        );
+    }
+
+    #[test]
+    fn storage_autoscaling_and_networking_kinds_are_validated() {
+        let hpa = res("autoscaling", "horizontalpodautoscalers");
+        let mut h = json!({"metadata": {"name": "h"}, "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 0}});
+        default(&hpa, &mut h);
+        assert_eq!(h["spec"]["minReplicas"], 1);
+        assert_eq!(
+            h["spec"]["metrics"][0]["resource"]["target"]["averageUtilization"],
+            80
+        );
+        assert!(
+            validate(&hpa, &h, None)
+                .unwrap_err()
+                .message
+                .contains("spec.maxReplicas: Invalid value: 0: must be greater than or equal to 1")
+        );
+        let pvc = res("", "persistentvolumeclaims");
+        let p = json!({"metadata": {"name": "p"}, "spec": {}});
+        let e = validate(&pvc, &p, None).unwrap_err().message;
+        assert!(
+            e.contains("spec.accessModes: Required value")
+                && e.contains("spec.resources[storage]: Required value"),
+            "{e}"
+        );
+        let ing = res("networking.k8s.io", "ingresses");
+        let i = json!({"metadata": {"name": "i"}, "spec": {"rules": [{"http": {"paths": [{"path": "/", "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}});
+        assert!(
+            validate(&ing, &i, None)
+                .unwrap_err()
+                .message
+                .contains("pathType: Required value: pathType must be specified")
+        );
+        let sc = res("storage.k8s.io", "storageclasses");
+        assert!(
+            validate(&sc, &json!({"metadata": {"name": "s"}}), None)
+                .unwrap_err()
+                .message
+                .contains("provisioner: Required value")
         );
     }
 
