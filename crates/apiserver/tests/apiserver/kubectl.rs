@@ -438,6 +438,26 @@ async fn watch_streams_changes_as_table_rows() {
         .filter_map(|l| l.split_whitespace().next())
         .collect();
     assert_eq!(names, ["NAME", "first", "second", "first"], "{text}");
+
+    // The watch-list protocol: initial ADDED events, then a bookmark marking their end.
+    let raw = c
+        .ok(&[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/configmaps?watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true&timeoutSeconds=1",
+        ])
+        .await;
+    let events: Vec<serde_json::Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(events[0]["type"], "ADDED");
+    assert_eq!(events[0]["object"]["metadata"]["name"], "second");
+    assert_eq!(events[1]["type"], "BOOKMARK");
+    assert_eq!(
+        events[1]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
