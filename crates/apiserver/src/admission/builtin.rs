@@ -232,6 +232,34 @@ pub fn default(resource: &Resource, obj: &mut Value) {
         ("scheduling.k8s.io", "PriorityClass") => {
             set_default(obj, "preemptionPolicy", json!("PreemptLowerPriority"));
         }
+        ("networking.k8s.io", "NetworkPolicy") => {
+            // Upstream: Ingress always, Egress when egress rules are given.
+            let spec = ensure(obj, &["spec"]);
+            if spec["policyTypes"].as_array().is_none_or(Vec::is_empty) {
+                let mut types = vec![json!("Ingress")];
+                if spec["egress"].as_array().is_some_and(|e| !e.is_empty()) {
+                    types.push(json!("Egress"));
+                }
+                spec["policyTypes"] = json!(types);
+            }
+            for direction in ["ingress", "egress"] {
+                for rule in spec
+                    .get_mut(direction)
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
+                    for port in rule
+                        .get_mut("ports")
+                        .and_then(Value::as_array_mut)
+                        .into_iter()
+                        .flatten()
+                    {
+                        set_default(port, "protocol", json!("TCP"));
+                    }
+                }
+            }
+        }
         ("discovery.k8s.io", "EndpointSlice") => {
             if let Some(ports) = obj.get_mut("ports").and_then(Value::as_array_mut) {
                 for p in ports {
@@ -875,6 +903,57 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Result
                 }
             }
             ("networking.k8s.io", "Ingress") => validate_ingress(obj, &mut causes),
+            ("networking.k8s.io", "NetworkPolicy") => {
+                const TYPES: &[&str] = &["Ingress", "Egress"];
+                for (i, t) in obj["spec"]["policyTypes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
+                    if !t.as_str().is_some_and(|t| TYPES.contains(&t)) {
+                        causes.push(Cause::not_supported(
+                            format!("spec.policyTypes[{i}]"),
+                            t,
+                            TYPES,
+                        ));
+                    }
+                }
+            }
+            ("rbac.authorization.k8s.io", "Role" | "ClusterRole") => {
+                for (i, rule) in obj["rules"].as_array().into_iter().flatten().enumerate() {
+                    let at = format!("rules[{i}]");
+                    if rule["verbs"].as_array().is_none_or(Vec::is_empty) {
+                        causes.push(Cause::required(
+                            format!("{at}.verbs"),
+                            "verbs must contain at least one value",
+                        ));
+                    }
+                    let urls = rule["nonResourceURLs"]
+                        .as_array()
+                        .is_some_and(|u| !u.is_empty());
+                    if urls && resource.kind == "Role" {
+                        causes.push(Cause::invalid(
+                            format!("{at}.nonResourceURLs"),
+                            &rule["nonResourceURLs"],
+                            "namespaced rules cannot apply to non-resource URLs",
+                        ));
+                    }
+                    let resources = rule["resources"].as_array().is_some_and(|r| !r.is_empty());
+                    if !urls && !resources {
+                        causes.push(Cause::required(
+                            format!("{at}.resources"),
+                            "resource rules must supply at least one resource",
+                        ));
+                    }
+                    if resources && rule["apiGroups"].as_array().is_none_or(Vec::is_empty) {
+                        causes.push(Cause::required(
+                            format!("{at}.apiGroups"),
+                            "resource rules must supply at least one api group",
+                        ));
+                    }
+                }
+            }
             ("discovery.k8s.io", "EndpointSlice") => {
                 const TYPES: &[&str] = &["IPv4", "IPv6", "FQDN"];
                 let ty = obj["addressType"].as_str().unwrap_or_default();
@@ -1132,6 +1211,25 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("provisioner: Required value")
+        );
+    }
+
+    #[test]
+    fn network_policies_and_roles() {
+        let np = res("networking.k8s.io", "networkpolicies");
+        let mut p = json!({"metadata": {"name": "n"}, "spec": {"podSelector": {},
+            "egress": [{"ports": [{"port": 53}]}]}});
+        default(&np, &mut p);
+        assert_eq!(p["spec"]["policyTypes"], json!(["Ingress", "Egress"]));
+        assert_eq!(p["spec"]["egress"][0]["ports"][0]["protocol"], "TCP");
+        validate(&np, &p, None).unwrap();
+        let role = res("rbac.authorization.k8s.io", "roles");
+        let r = json!({"metadata": {"name": "r"}, "rules": [{"apiGroups": [""], "resources": ["pods"]}]});
+        assert!(
+            validate(&role, &r, None)
+                .unwrap_err()
+                .message
+                .contains("rules[0].verbs: Required value: verbs must contain at least one value")
         );
     }
 
