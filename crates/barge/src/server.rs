@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use barge_apiserver::{Config, Server};
-use barge_store::{EtcdOptions, EtcdStore, SqliteOptions, SqliteStore, Store};
+use barge_store::{
+    CompactionPolicy, Compactor, EtcdOptions, EtcdStore, SqliteOptions, SqliteStore, Store,
+};
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -48,9 +50,11 @@ async fn open_store(args: &ServerArgs) -> Result<Arc<dyn Store>> {
         );
     };
     let endpoints = endpoints.split(',').map(str::to_owned).collect();
-    Ok(Arc::new(
-        EtcdStore::connect(EtcdOptions::new(endpoints)).await?,
-    ))
+    let store: Arc<dyn Store> = Arc::new(EtcdStore::connect(EtcdOptions::new(endpoints)).await?);
+    // The embedded store compacts itself; etcd's history is the API server's to compact, as
+    // upstream's is (every server of an HA set may run it: compactions are idempotent).
+    Compactor::spawn(store.clone(), CompactionPolicy::default());
+    Ok(store)
 }
 
 pub async fn run(args: ServerArgs) -> Result<()> {
