@@ -6,23 +6,55 @@
 //! it has not, or the store cannot tell, the read goes to the store, so every read still sees
 //! every write acknowledged before it, as upstream promises.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
-use barge_store::{EventKind, KeyValue, RangeRequest, Revision, Store, WatchItem, WatchRequest};
-use tokio::sync::OnceCell;
+use barge_store::{
+    Event, EventKind, KeyValue, RangeRequest, Revision, Store, WatchItem, WatchRequest,
+};
+use tokio::sync::{OnceCell, broadcast};
 
-/// The objects under one storage prefix, as of `revision`.
+/// How many recent changes a prefix keeps for watches that start a little in the past.
+const RECENT: usize = 4096;
+
+/// The objects under one storage prefix, as of `revision`, and its latest changes.
 #[derive(Debug, Default)]
 struct Snapshot {
     objects: BTreeMap<String, Arc<KeyValue>>,
     revision: Revision,
+    /// The latest changes, oldest first.
+    recent: VecDeque<Arc<Event>>,
+    /// Every change after this revision is in `recent`.
+    complete_after: Revision,
 }
 
-#[derive(Debug, Default)]
+/// What a cache watcher receives.
+#[derive(Clone, Debug)]
+pub enum Change {
+    Event(Arc<Event>),
+    /// Every change up to this revision has been sent.
+    Progress(Revision),
+    /// The cache reloaded (its store watch failed): watchers must start again.
+    Reset,
+}
+
+#[derive(Debug)]
 struct Prefix {
     snapshot: RwLock<Snapshot>,
     started: OnceCell<()>,
+    /// Sent while the snapshot's write lock is held, so that a subscriber that took the read
+    /// lock sees each change exactly once: in the snapshot's `recent` or on the channel.
+    changes: broadcast::Sender<Change>,
+}
+
+impl Default for Prefix {
+    fn default() -> Self {
+        Self {
+            snapshot: RwLock::default(),
+            started: OnceCell::new(),
+            changes: broadcast::Sender::new(RECENT),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -61,6 +93,29 @@ impl WatchCache {
         let prefix = self.prefix(store, root).await?;
         let snap = prefix.snapshot.read().unwrap_or_else(|p| p.into_inner());
         Ok((snap.objects.get(key).cloned(), snap.revision))
+    }
+
+    /// Follows the changes under `root` after revision `after`: the recent changes since then
+    /// and a channel for the next ones. `None` when the cache cannot serve that revision (it is
+    /// older than the changes the cache kept, or newer than the cache), and the store must.
+    pub async fn subscribe(
+        &self,
+        store: &Arc<dyn Store>,
+        root: &str,
+        after: Revision,
+    ) -> Option<(Vec<Arc<Event>>, broadcast::Receiver<Change>)> {
+        let prefix = self.prefix(store, root).await.ok()?;
+        let snap = prefix.snapshot.read().unwrap_or_else(|p| p.into_inner());
+        if after < snap.complete_after || after > snap.revision {
+            return None;
+        }
+        let replay = snap
+            .recent
+            .iter()
+            .filter(|e| e.revision() > after)
+            .cloned()
+            .collect();
+        Some((replay, prefix.changes.subscribe()))
     }
 
     async fn prefix(
@@ -108,6 +163,8 @@ async fn load(
     *prefix.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Snapshot {
         objects,
         revision: page.revision,
+        recent: VecDeque::new(),
+        complete_after: page.revision,
     };
     Ok(page.revision)
 }
@@ -143,8 +200,19 @@ async fn follow(store: Arc<dyn Store>, root: String, prefix: Arc<Prefix>, mut re
                         }
                     }
                     snap.revision = e.revision();
+                    let e = Arc::new(e);
+                    snap.recent.push_back(e.clone());
+                    if snap.recent.len() > RECENT
+                        && let Some(old) = snap.recent.pop_front()
+                    {
+                        snap.complete_after = old.revision();
+                    }
+                    let _ = prefix.changes.send(Change::Event(e));
                 }
-                Ok(WatchItem::Progress(r)) => snap.revision = snap.revision.max(r),
+                Ok(WatchItem::Progress(r)) => {
+                    snap.revision = snap.revision.max(r);
+                    let _ = prefix.changes.send(Change::Progress(snap.revision));
+                }
                 Err(e) => {
                     tracing::info!(%root, error = %e, "watch cache reloads");
                     break;
@@ -152,6 +220,8 @@ async fn follow(store: Arc<dyn Store>, root: String, prefix: Arc<Prefix>, mut re
             }
             revision = snap.revision;
         }
+        // The changes between here and the reload are not sent: watchers must start again.
+        let _ = prefix.changes.send(Change::Reset);
         // Not a tight loop if the store is shutting down.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         match load(store.as_ref(), &root, &prefix).await {

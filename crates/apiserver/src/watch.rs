@@ -17,6 +17,12 @@ use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
+use std::sync::Arc;
+
+use barge_store::Event;
+use tokio::sync::broadcast;
+
+use crate::cache::Change;
 use crate::handlers::{Call, Filter, from_kv, store_error};
 use crate::objects::meta_mut;
 use crate::printing::Include;
@@ -104,16 +110,28 @@ pub async fn serve(call: Call) -> Result<Response, ApiError> {
         )
     };
     let bookmarks = call.query.allow_watch_bookmarks || call.query.send_initial_events;
-    let watch = call
+    // From the watch cache when it can serve this revision (one store watch for all the
+    // watchers of a resource), else a store watch of its own.
+    let root = call.resource().list_prefix(None);
+    let watch: Changes = match call
         .state
-        .store
-        .watch(WatchRequest {
-            prefix,
-            after: Some(after),
-            progress_interval: bookmarks.then_some(BOOKMARK_INTERVAL),
-        })
+        .cache
+        .subscribe(&call.state.store, &root, after)
         .await
-        .map_err(|e| store_error(e, &call.gr(), ""))?;
+    {
+        Some((replay, rx)) => Box::pin(ReceiverStream::new(from_cache(replay, rx, prefix))),
+        None => Box::pin(
+            call.state
+                .store
+                .watch(WatchRequest {
+                    prefix,
+                    after: Some(after),
+                    progress_interval: bookmarks.then_some(BOOKMARK_INTERVAL),
+                })
+                .await
+                .map_err(|e| store_error(e, &call.gr(), ""))?,
+        ),
+    };
     let timeout = call
         .query
         .timeout_seconds
@@ -144,9 +162,60 @@ fn object_at(call: &Call, kv: &KeyValue, revision: i64) -> Option<Value> {
     Some(obj)
 }
 
+/// The changes a watch follows, from the store or the watch cache.
+type Changes = std::pin::Pin<
+    Box<dyn tokio_stream::Stream<Item = Result<WatchItem, barge_store::Error>> + Send>,
+>;
+
+/// The changes under `prefix` from the watch cache: the recent ones, then the live ones. A
+/// watcher too slow for the cache's channel, or a cache that reloads, ends the watch with 410,
+/// as upstream's cacher does; the client lists and watches again.
+fn from_cache(
+    replay: Vec<Arc<Event>>,
+    mut rx: broadcast::Receiver<Change>,
+    prefix: String,
+) -> mpsc::Receiver<Result<WatchItem, barge_store::Error>> {
+    let (tx, out) = mpsc::channel(256);
+    tokio::spawn(async move {
+        let mut last = 0;
+        for e in replay {
+            last = e.revision();
+            if e.kv.key.starts_with(&prefix)
+                && tx.send(Ok(WatchItem::Event((*e).clone()))).await.is_err()
+            {
+                return;
+            }
+        }
+        loop {
+            let item = match rx.recv().await {
+                Ok(Change::Event(e)) => {
+                    last = e.revision();
+                    if !e.kv.key.starts_with(&prefix) {
+                        continue;
+                    }
+                    Ok(WatchItem::Event((*e).clone()))
+                }
+                Ok(Change::Progress(r)) => Ok(WatchItem::Progress(r)),
+                Ok(Change::Reset) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    Err(barge_store::Error::Compacted {
+                        requested: last,
+                        compacted: last + 1,
+                    })
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let end = item.is_err();
+            if tx.send(item).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    out
+}
+
 async fn run(
     mut stream: Stream,
-    mut watch: barge_store::Watch,
+    mut watch: Changes,
     filter: Filter,
     initial: Vec<Value>,
     start: i64,
@@ -162,16 +231,23 @@ async fn run(
             return;
         }
     }
+    let mut last_bookmark = tokio::time::Instant::now();
     while let Some(item) = watch.next().await {
         let event = match item {
             Ok(WatchItem::Event(e)) => e,
             Ok(WatchItem::Progress(rev)) => {
+                // The cache reports progress at every revision; clients want a bookmark now
+                // and then.
                 if stream.call.query.allow_watch_bookmarks
-                    && !stream
+                    && last_bookmark.elapsed() >= BOOKMARK_INTERVAL
+                {
+                    last_bookmark = tokio::time::Instant::now();
+                    if !stream
                         .send("BOOKMARK", &bookmark(&stream.call, rev, false))
                         .await
-                {
-                    return;
+                    {
+                        return;
+                    }
                 }
                 continue;
             }

@@ -976,3 +976,51 @@ async fn more_kinds_print_upstream_columns() {
         "{cm}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_resume_from_a_list_revision() {
+    async fn watch_from(c: &Cluster, rv: &str) -> String {
+        let path = format!(
+            "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=1"
+        );
+        c.ok(&["get", "--raw", &path]).await
+    }
+    let c = Cluster::start().await;
+    c.ok(&["create", "configmap", "a", "--from-literal=x=1"])
+        .await;
+    let rv = c
+        .ok(&[
+            "get",
+            "cm",
+            "a",
+            "-o",
+            "jsonpath={.metadata.resourceVersion}",
+        ])
+        .await;
+    // The first watch fills the watch cache; later ones are served from it.
+    assert_eq!(
+        watch_from(&c, &rv).await.trim(),
+        "",
+        "nothing after the object"
+    );
+    c.ok(&["create", "configmap", "b", "--from-literal=x=1"])
+        .await;
+    c.ok(&["label", "configmap", "a", "k=v"]).await;
+    c.ok(&["delete", "configmap", "b"]).await;
+    for _ in 0..2 {
+        let seen: Vec<(String, String)> = watch_from(&c, &rv)
+            .await
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|e| {
+                let kind = e["type"].as_str().unwrap().to_owned();
+                (
+                    kind,
+                    e["object"]["metadata"]["name"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let expected = [("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")];
+        assert_eq!(seen, expected.map(|(t, n)| (t.to_owned(), n.to_owned())));
+    }
+}
