@@ -21,6 +21,7 @@ test: deps lint
 
 bench: build
 	./target/release/barge bench store
+	./target/release/barge bench api
 
 clean:
 	cargo clean
