@@ -181,6 +181,15 @@ impl ApiError {
         }
     }
 
+    /// 404 for a path the API does not serve (what client-go prints for a bare 404 too).
+    pub fn path_not_found() -> Self {
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

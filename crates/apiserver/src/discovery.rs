@@ -147,17 +147,11 @@ pub fn group(state: &ApiServer, group: &str) -> Result<Response, ApiError> {
     let (_, versions) = groups
         .iter()
         .find(|(g, _)| g == group)
-        .ok_or_else(not_found)?;
+        .ok_or_else(ApiError::path_not_found)?;
     let mut doc = api_group(group, versions);
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
     Ok(request::ok(&doc, Format::Json))
-}
-
-fn not_found() -> ApiError {
-    let mut e = ApiError::bad_request("the server could not find the requested resource");
-    (e.code, e.reason) = (404, "NotFound");
-    e
 }
 
 /// `GET /api/v1`, `GET /apis/{group}/{version}`
@@ -165,7 +159,7 @@ pub fn resource_list(state: &ApiServer, group: &str, version: &str) -> Result<Re
     let registry = state.registry.read().unwrap_or_else(|p| p.into_inner());
     let resources = registry.group_version(group, version);
     if resources.is_empty() {
-        return Err(not_found());
+        return Err(ApiError::path_not_found());
     }
     let mut list = Vec::new();
     for r in resources {

@@ -326,11 +326,7 @@ pub async fn get(call: Call) -> Result<Response, ApiError> {
         .ok_or_else(|| ApiError::not_found(&call.gr(), call.name()))?;
         let mut out = Vec::with_capacity(kv.value.len() + 32);
         if crate::raw::append_with_revision(&kv.value, kv.mod_revision, &mut out) {
-            return Ok(http::Response::builder()
-                .status(StatusCode::OK)
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(request::full(out))
-                .expect("a valid response"));
+            return Ok(request::ok_json_bytes(out));
         }
     }
     let (obj, _) = if call.query.resource_version.as_deref() == Some("0") {
@@ -434,6 +430,18 @@ fn list_error(call: &Call, e: barge_store::Error) -> ApiError {
     }
 }
 
+/// Where a list reads: the revision and key after which a continue token resumes, or the
+/// revision the query asks for from the start.
+fn list_start(call: &Call, prefix: &str) -> Result<(Option<Revision>, Option<String>), ApiError> {
+    match &call.query.continue_token {
+        Some(token) => {
+            let (rv, start) = decode_continue(token, prefix)?;
+            Ok((Some(rv), Some(start)))
+        }
+        None => Ok((list_revision(&call.query)?, None)),
+    }
+}
+
 /// The revision a list reads at: the current one unless an exact one was asked for.
 fn list_revision(query: &Query) -> Result<Option<Revision>, ApiError> {
     let rv = match query.resource_version.as_deref() {
@@ -457,13 +465,7 @@ fn list_revision(query: &Query) -> Result<Option<Revision>, ApiError> {
 pub async fn list_objects(call: &Call) -> Result<(Vec<Value>, Revision, Option<String>), ApiError> {
     let filter = Filter::new(call.resource(), &call.query)?;
     let prefix = call.resource().list_prefix(call.namespace());
-    let (mut revision, mut start_after) = match &call.query.continue_token {
-        Some(token) => {
-            let (rv, start) = decode_continue(token, &prefix)?;
-            (Some(rv), Some(start))
-        }
-        None => (list_revision(&call.query)?, None),
-    };
+    let (mut revision, mut start_after) = list_start(call, &prefix)?;
     let limit = call.query.limit.filter(|l| *l > 0);
     if call.query.resource_version.as_deref() == Some("0") && call.query.continue_token.is_none() {
         return list_from_cache(call, &filter, &prefix, limit).await;
@@ -554,13 +556,7 @@ async fn list_raw(call: &Call) -> Result<Option<Response>, ApiError> {
         return Ok(None);
     }
     let prefix = r.list_prefix(call.namespace());
-    let (revision, start_after) = match &call.query.continue_token {
-        Some(token) => {
-            let (rv, start) = decode_continue(token, &prefix)?;
-            (Some(rv), Some(start))
-        }
-        None => (list_revision(&call.query)?, None),
-    };
+    let (revision, start_after) = list_start(call, &prefix)?;
     let limit = call.query.limit.filter(|l| *l > 0);
     // A consistent first page comes from the watch cache when it has caught up.
     let cached = match (
@@ -625,13 +621,7 @@ async fn list_raw(call: &Call) -> Result<Option<Response>, ApiError> {
     out.extend_from_slice(
         format!("],\"kind\":\"{}List\",\"metadata\":{metadata}}}", r.kind).as_bytes(),
     );
-    Ok(Some(
-        http::Response::builder()
-            .status(StatusCode::OK)
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .body(request::full(out))
-            .expect("a valid response"),
-    ))
+    Ok(Some(request::ok_json_bytes(out)))
 }
 
 pub async fn list(call: Call) -> Result<Response, ApiError> {

@@ -158,11 +158,7 @@ pub fn group_version(state: &ApiServer, rest: &[&str]) -> Result<Response, ApiEr
     let (_, doc, _) = docs
         .iter()
         .find(|(path, _, _)| *path == wanted)
-        .ok_or_else(|| {
-            let mut e = ApiError::bad_request("the server could not find the requested resource");
-            (e.code, e.reason) = (404, "NotFound");
-            e
-        })?;
+        .ok_or_else(ApiError::path_not_found)?;
     let mut response = request::ok(doc, Format::Json);
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -216,9 +212,7 @@ pub fn v2(state: &ApiServer, headers: &http::HeaderMap) -> Result<Response, ApiE
         let media = a.split(';').next().unwrap_or_default().trim();
         matches!(media, "application/json" | "*/*" | "")
     }) {
-        let mut e = ApiError::bad_request("the server could not find the requested resource");
-        (e.code, e.reason) = (404, "NotFound");
-        return Err(e);
+        return Err(ApiError::path_not_found());
     }
     let mut paths = Map::new();
     let mut definitions = Map::new();

@@ -204,6 +204,15 @@ pub fn respond(code: StatusCode, value: &Value, format: Format) -> Response {
         .expect("a valid response")
 }
 
+/// A 200 answer of JSON already serialised.
+pub fn ok_json_bytes(body: Vec<u8>) -> Response {
+    http::Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(full(body))
+        .expect("a valid response")
+}
+
 pub fn ok(value: &Value, format: Format) -> Response {
     respond(StatusCode::OK, value, format)
 }

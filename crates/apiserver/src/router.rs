@@ -115,15 +115,8 @@ fn route(
         (&Method::GET, ["openapi", "v2"]) => openapi::v2(state, req.headers()),
         (&Method::GET, ["openapi", "v3"]) => Ok(openapi::root(state)),
         (&Method::GET, ["openapi", "v3", rest @ ..]) => openapi::group_version(state, rest),
-        _ => Err(not_found()),
+        _ => Err(ApiError::path_not_found()),
     }
-}
-
-fn not_found() -> ApiError {
-    let mut e = ApiError::bad_request("the server could not find the requested resource");
-    e.code = 404;
-    e.reason = "NotFound";
-    e
 }
 
 fn version() -> serde_json::Value {
@@ -168,13 +161,13 @@ fn parse_target(
         [plural] => (*plural, None, None),
         [plural, name] => (*plural, Some(*name), None),
         [plural, name, sub] => (*plural, Some(*name), Some(*sub)),
-        _ => return Err(not_found()),
+        _ => return Err(ApiError::path_not_found()),
     };
-    let resource = lookup(plural).ok_or_else(not_found)?;
+    let resource = lookup(plural).ok_or_else(ApiError::path_not_found)?;
     if let Some(sub) = sub
         && resource.subresource(sub).is_none()
     {
-        return Err(not_found());
+        return Err(ApiError::path_not_found());
     }
     Ok(Target {
         resource,
