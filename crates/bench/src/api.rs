@@ -4,8 +4,10 @@
 //!
 //! By default it starts `barge server` itself (this same binary, with its data in a temporary
 //! directory) so that the server's memory can be read from `/proc`; `--kubeconfig` points it at a
-//! server that is already running instead. Every client is its own HTTP/2 connection, so the
-//! server sees as many connections as there are clients, as it would with real controllers.
+//! server that is already running instead. Every client is its own HTTP/2 connection (as
+//! client-go's), so the server sees as many connections as there are clients, as it would with
+//! real controllers; the concurrent gets are also timed over HTTP/1.1, the protocol kube-rs and
+//! the Python client speak.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::https::{Client, Connection, Kubeconfig};
+use crate::https::{Client, Connection, Kubeconfig, Protocol};
 use crate::percentile;
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -209,10 +211,12 @@ async fn workload(target: &Target, o: &Options, f: &mut Figures) -> Result<()> {
     }
 
     let client = Client::new(&target.kubeconfig)?;
-    let one = vec![client.connect().await?];
+    let one = vec![client.connect(Protocol::Http2).await?];
     let mut many = Vec::with_capacity(o.clients);
+    let mut many_http1 = Vec::with_capacity(o.clients);
     for _ in 0..o.clients {
-        many.push(client.connect().await?);
+        many.push(client.connect(Protocol::Http2).await?);
+        many_http1.push(client.connect(Protocol::Http1).await?);
     }
     let n = o.clients;
     // A tag in every name, so that runs against one long-lived server do not collide.
@@ -253,6 +257,7 @@ async fn workload(target: &Target, o: &Options, f: &mut Figures) -> Result<()> {
     for (conns, count, label) in [
         (&one, o.sequential_gets, "1 client".to_owned()),
         (&many, o.gets, format!("{n} clients")),
+        (&many_http1, o.gets, format!("{n} clients, HTTP/1.1")),
     ] {
         ensure!(created > 0, "gets need pods: create at least one");
         eprintln!("getting {count} pods, {label}");
@@ -484,7 +489,7 @@ async fn watch_fan_out(
     );
     let mut connections = Vec::new();
     for _ in 0..o.watchers.div_ceil(WATCHERS_PER_CONNECTION) {
-        connections.push(client.connect().await?);
+        connections.push(client.connect(Protocol::Http2).await?);
     }
     let mut watchers = JoinSet::new();
     for w in 0..o.watchers {

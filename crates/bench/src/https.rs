@@ -1,4 +1,5 @@
-//! A minimal HTTPS client for the API benchmarks: HTTP/2 over rustls (ring), trusting the
+//! A minimal HTTPS client for the API benchmarks: HTTP/2 (as client-go and kubectl speak) or
+//! HTTP/1.1 (as kube-rs and the Python client speak) over rustls (ring), trusting the
 //! kubeconfig's cluster CA and presenting its admin client certificate.
 //!
 //! It is deliberately thin (no pooling, no retries, no redirects): each [`Connection`] is one
@@ -12,7 +13,7 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::client::conn::http2;
+use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -64,10 +65,31 @@ impl Kubeconfig {
     }
 }
 
+/// The HTTP version a [`Connection`] speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// Many concurrent streams on one connection.
+    Http2,
+    /// One request at a time on one connection (kept alive).
+    Http1,
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Protocol::Http2 => "HTTP/2",
+            Protocol::Http1 => "HTTP/1.1",
+        })
+    }
+}
+
 /// Opens connections to one server.
 #[derive(Clone)]
 pub struct Client {
-    tls: tokio_rustls::TlsConnector,
+    /// Offers `h2` by ALPN.
+    h2: tokio_rustls::TlsConnector,
+    /// Offers `http/1.1` by ALPN.
+    h1: tokio_rustls::TlsConnector,
     host: String,
     port: u16,
     server_name: ServerName<'static>,
@@ -109,14 +131,19 @@ impl Client {
         let key = PrivateKeyDer::from_pem_slice(&kubeconfig.key_pem)
             .context("invalid client-key-data")?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_root_certificates(roots)
             .with_client_auth_cert(certs, key)?;
-        config.alpn_protocols = vec![b"h2".to_vec()];
+        let connector = |alpn: &[u8]| {
+            let mut config = config.clone();
+            config.alpn_protocols = vec![alpn.to_vec()];
+            tokio_rustls::TlsConnector::from(Arc::new(config))
+        };
 
         Ok(Self {
-            tls: tokio_rustls::TlsConnector::from(Arc::new(config)),
+            h2: connector(b"h2"),
+            h1: connector(b"http/1.1"),
             base: format!("https://{}", uri.authority().expect("a host was found")),
             host,
             port,
@@ -124,29 +151,40 @@ impl Client {
         })
     }
 
-    /// One new TLS connection speaking HTTP/2; it closes when every clone of it is dropped.
-    pub async fn connect(&self) -> Result<Connection> {
+    /// One new TLS connection speaking `protocol`; it closes when every clone of it is dropped.
+    pub async fn connect(&self, protocol: Protocol) -> Result<Connection> {
         let tcp = tokio::net::TcpStream::connect((self.host.as_str(), self.port))
             .await
             .with_context(|| format!("cannot connect to {}", self.base))?;
         // Small requests would otherwise wait for Nagle's algorithm.
         tcp.set_nodelay(true)?;
-        let tls = self
-            .tls
+        let connector = match protocol {
+            Protocol::Http2 => &self.h2,
+            Protocol::Http1 => &self.h1,
+        };
+        let tls = connector
             .connect(self.server_name.clone(), tcp)
             .await
             .with_context(|| format!("TLS handshake with {} failed", self.base))?;
-        if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
-            bail!("{} did not agree to HTTP/2", self.base);
-        }
-        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(tls))
-            .await
-            .context("HTTP/2 handshake failed")?;
-        tokio::spawn(async move {
-            // An error here also fails the requests in flight, which report it.
-            let _ = connection.await;
-        });
+        let io = TokioIo::new(tls);
+        // An error in a connection task also fails the requests in flight, which report it.
+        let sender = match protocol {
+            Protocol::Http2 => {
+                let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                    .handshake(io)
+                    .await
+                    .context("HTTP/2 handshake failed")?;
+                tokio::spawn(connection);
+                Sender::Http2(sender)
+            }
+            Protocol::Http1 => {
+                let (sender, connection) = http1::handshake(io)
+                    .await
+                    .context("HTTP/1.1 handshake failed")?;
+                tokio::spawn(connection);
+                Sender::Http1(Arc::new(tokio::sync::Mutex::new(sender)))
+            }
+        };
         Ok(Connection {
             sender,
             base: self.base.clone(),
@@ -154,10 +192,17 @@ impl Client {
     }
 }
 
-/// One HTTP/2 connection; clones share it (each request is one stream).
+#[derive(Clone, Debug)]
+enum Sender {
+    Http2(http2::SendRequest<Full<Bytes>>),
+    /// HTTP/1.1 sends one request at a time: clones take turns.
+    Http1(Arc<tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>>),
+}
+
+/// One connection; clones share it (with HTTP/2, each request is one stream).
 #[derive(Clone, Debug)]
 pub struct Connection {
-    sender: http2::SendRequest<Full<Bytes>>,
+    sender: Sender,
     base: String,
 }
 
@@ -177,12 +222,19 @@ impl Connection {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
         let request = request.body(Full::new(body.unwrap_or_default()))?;
-        let mut sender = self.sender.clone();
-        sender.ready().await.context("the connection has closed")?;
-        sender
-            .send_request(request)
-            .await
-            .with_context(|| format!("request to {path} failed"))
+        let response = match &self.sender {
+            Sender::Http2(sender) => {
+                let mut sender = sender.clone();
+                sender.ready().await.context("the connection has closed")?;
+                sender.send_request(request).await
+            }
+            Sender::Http1(sender) => {
+                let mut sender = sender.lock().await;
+                sender.ready().await.context("the connection has closed")?;
+                sender.send_request(request).await
+            }
+        };
+        response.with_context(|| format!("request to {path} failed"))
     }
 
     /// Sends a request and reads the whole response.
