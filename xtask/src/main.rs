@@ -16,6 +16,10 @@ const RULES: &[(&str, &[&str])] = &[
     ("barge-apiserver", &["barge-api", "barge-store"]),
     ("barge-testkit", &[]),
     ("barge-bench", &["barge-store", "barge-testkit"]),
+    ("barge-client", &[]),
+    ("barge-controllers", &["barge-api", "barge-client"]),
+    ("barge-scheduler", &["barge-api", "barge-client"]),
+    ("barge-hollow", &["barge-client"]),
     ("barge", &["*"]),
     ("xtask", &[]),
 ];

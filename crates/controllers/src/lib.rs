@@ -1,0 +1,287 @@
+//! The controller manager: the loops that keep the cluster's actual state at its desired one.
+//!
+//! Every controller is one module with one type implementing [`runner::Reconciler`] (reconcile
+//! one object, named by its [`Key`]) and a `watch` function saying which changes queue which
+//! keys. They share:
+//! - the [`runner`]: a keyed queue (one reconcile in flight per key, per-key backoff) and
+//!   workers;
+//! - one set of [`Informers`]: one watch per resource for the whole process, with indexes (pods
+//!   by node, objects by owner);
+//! - a [`Writer`] for every API call, so that tests seed the informers, run one reconcile and
+//!   assert on the calls recorded by [`barge_client::Recording`].
+//!
+//! [`Manager`] starts them all (`barge server` runs it under leader election).
+
+pub mod cronjob;
+pub mod daemonset;
+pub mod deployment;
+pub mod disruption;
+pub mod endpoints;
+pub mod gc;
+pub mod job;
+pub mod namespace;
+pub mod node_ipam;
+pub mod node_lifecycle;
+pub mod podgc;
+pub mod pods;
+pub mod replicaset;
+pub mod runner;
+pub mod serviceaccount;
+pub mod statefulset;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use barge_client::events::Recorder;
+use barge_client::informer::Builder;
+use barge_client::{Informer, Key, Writer};
+use k8s_openapi::api::apps::v1::{
+    ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
+};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{
+    Endpoints, Namespace, Node, PersistentVolumeClaim, Pod, ReplicationController, Service,
+    ServiceAccount,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+
+pub use runner::{Queue, Reconciler};
+
+/// Periods and sizes of the controllers, configurable so tests take seconds.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How long a node's Lease may go unrenewed before the node is NotReady/Unknown (40 s).
+    pub node_monitor_grace_period: Duration,
+    /// How often node health is checked (5 s).
+    pub node_monitor_period: Duration,
+    /// The cluster's pod network; every node gets a `node_cidr_mask_size` block of it.
+    pub cluster_cidr: String,
+    pub node_cidr_mask_size: u8,
+    /// Terminated pods kept before the oldest are deleted (12,500).
+    pub terminated_pod_gc_threshold: usize,
+    /// Concurrent reconciles per controller.
+    pub workers: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            node_monitor_grace_period: Duration::from_secs(40),
+            node_monitor_period: Duration::from_secs(5),
+            cluster_cidr: "10.42.0.0/16".into(),
+            node_cidr_mask_size: 24,
+            terminated_pod_gc_threshold: 12_500,
+            workers: 4,
+        }
+    }
+}
+
+/// The shared informers of the controller manager.
+#[derive(Clone, Debug)]
+pub struct Informers {
+    pub pods: Informer<Pod>,
+    pub nodes: Informer<Node>,
+    pub namespaces: Informer<Namespace>,
+    pub services: Informer<Service>,
+    pub endpoints: Informer<Endpoints>,
+    pub endpoint_slices: Informer<EndpointSlice>,
+    pub service_accounts: Informer<ServiceAccount>,
+    pub node_leases: Informer<Lease>,
+    pub deployments: Informer<Deployment>,
+    pub replica_sets: Informer<ReplicaSet>,
+    pub replication_controllers: Informer<ReplicationController>,
+    pub stateful_sets: Informer<StatefulSet>,
+    pub daemon_sets: Informer<DaemonSet>,
+    pub controller_revisions: Informer<ControllerRevision>,
+    pub jobs: Informer<Job>,
+    pub cron_jobs: Informer<CronJob>,
+    pub persistent_volume_claims: Informer<PersistentVolumeClaim>,
+    pub pod_disruption_budgets: Informer<PodDisruptionBudget>,
+}
+
+/// Index name: pods by `spec.nodeName`.
+pub const BY_NODE: &str = "node";
+/// Index name: objects by the uid of each of their owners.
+pub const BY_OWNER: &str = "owner";
+
+fn pod_node(pod: &Pod) -> Vec<String> {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.node_name.clone())
+        .into_iter()
+        .collect()
+}
+
+fn owners<K: Resource>(object: &K) -> Vec<String> {
+    object
+        .meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .map(|o| o.uid.clone())
+        .collect()
+}
+
+impl Informers {
+    /// Starts one watch per resource.
+    pub fn start(client: &Client) -> Self {
+        fn watch<K>(_: &Client, b: Builder<K>, api: Api<K>) -> Informer<K>
+        where
+            K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+        {
+            b.start(api, watcher::Config::default().any_semantic())
+        }
+        let c = client;
+        Self {
+            pods: watch(
+                c,
+                Builder::default()
+                    .index(BY_NODE, pod_node)
+                    .index(BY_OWNER, owners),
+                Api::all(c.clone()),
+            ),
+            nodes: watch(c, Builder::default(), Api::all(c.clone())),
+            namespaces: watch(c, Builder::default(), Api::all(c.clone())),
+            services: watch(c, Builder::default(), Api::all(c.clone())),
+            endpoints: watch(c, Builder::default(), Api::all(c.clone())),
+            endpoint_slices: watch(
+                c,
+                Builder::default().index(BY_OWNER, owners),
+                Api::all(c.clone()),
+            ),
+            service_accounts: watch(c, Builder::default(), Api::all(c.clone())),
+            node_leases: watch(
+                c,
+                Builder::default(),
+                Api::namespaced(c.clone(), "kube-node-lease"),
+            ),
+            deployments: watch(c, Builder::default(), Api::all(c.clone())),
+            replica_sets: watch(
+                c,
+                Builder::default().index(BY_OWNER, owners),
+                Api::all(c.clone()),
+            ),
+            replication_controllers: watch(c, Builder::default(), Api::all(c.clone())),
+            stateful_sets: watch(c, Builder::default(), Api::all(c.clone())),
+            daemon_sets: watch(c, Builder::default(), Api::all(c.clone())),
+            controller_revisions: watch(
+                c,
+                Builder::default().index(BY_OWNER, owners),
+                Api::all(c.clone()),
+            ),
+            jobs: watch(
+                c,
+                Builder::default().index(BY_OWNER, owners),
+                Api::all(c.clone()),
+            ),
+            cron_jobs: watch(c, Builder::default(), Api::all(c.clone())),
+            persistent_volume_claims: watch(c, Builder::default(), Api::all(c.clone())),
+            pod_disruption_budgets: watch(c, Builder::default(), Api::all(c.clone())),
+        }
+    }
+
+    /// Empty caches with no watch behind them, for tests to seed with `apply`.
+    pub fn seeded() -> Self {
+        Self {
+            pods: Builder::default()
+                .index(BY_NODE, pod_node)
+                .index(BY_OWNER, owners)
+                .seeded([]),
+            nodes: Informer::seeded([]),
+            namespaces: Informer::seeded([]),
+            services: Informer::seeded([]),
+            endpoints: Informer::seeded([]),
+            endpoint_slices: Builder::default().index(BY_OWNER, owners).seeded([]),
+            service_accounts: Informer::seeded([]),
+            node_leases: Informer::seeded([]),
+            deployments: Informer::seeded([]),
+            replica_sets: Builder::default().index(BY_OWNER, owners).seeded([]),
+            replication_controllers: Informer::seeded([]),
+            stateful_sets: Informer::seeded([]),
+            daemon_sets: Informer::seeded([]),
+            controller_revisions: Builder::default().index(BY_OWNER, owners).seeded([]),
+            jobs: Builder::default().index(BY_OWNER, owners).seeded([]),
+            cron_jobs: Informer::seeded([]),
+            persistent_volume_claims: Informer::seeded([]),
+            pod_disruption_budgets: Informer::seeded([]),
+        }
+    }
+
+    /// Waits until every cache has its first full list.
+    pub async fn synced(&self) {
+        self.pods.synced().await;
+        self.nodes.synced().await;
+        self.namespaces.synced().await;
+        self.services.synced().await;
+        self.endpoints.synced().await;
+        self.endpoint_slices.synced().await;
+        self.service_accounts.synced().await;
+        self.node_leases.synced().await;
+        self.deployments.synced().await;
+        self.replica_sets.synced().await;
+        self.replication_controllers.synced().await;
+        self.stateful_sets.synced().await;
+        self.daemon_sets.synced().await;
+        self.controller_revisions.synced().await;
+        self.jobs.synced().await;
+        self.cron_jobs.synced().await;
+        self.persistent_volume_claims.synced().await;
+        self.pod_disruption_budgets.synced().await;
+    }
+}
+
+/// What a controller works with.
+#[derive(Clone, Debug)]
+pub struct Context {
+    pub informers: Informers,
+    pub writer: Arc<dyn Writer>,
+    pub settings: Arc<Settings>,
+}
+
+impl Context {
+    /// An event recorder for the controller named `component` (e.g. `deployment-controller`).
+    pub fn recorder(&self, component: &str) -> Recorder {
+        Recorder::new(self.writer.clone(), component)
+    }
+
+    /// A context over empty seeded informers that records its writes, for tests.
+    pub fn for_tests() -> (Self, Arc<barge_client::Recording>) {
+        let writer = Arc::new(barge_client::Recording::default());
+        let ctx = Self {
+            informers: Informers::seeded(),
+            writer: writer.clone(),
+            settings: Arc::new(Settings::default()),
+        };
+        (ctx, writer)
+    }
+}
+
+/// Starts every controller; returns when they have all stopped (never, in practice).
+#[derive(Debug)]
+pub struct Manager;
+
+impl Manager {
+    /// Runs all controllers on `ctx` until the returned future is dropped.
+    pub async fn run(ctx: Context) {
+        ctx.informers.synced().await;
+        tracing::info!("controller manager: caches synced, starting controllers");
+        let mut tasks = tokio::task::JoinSet::new();
+        let workers = ctx.settings.workers;
+        let mut start = |reconciler: Arc<dyn Reconciler>, queue: Queue| {
+            tasks.spawn(runner::run(reconciler, queue, workers));
+        };
+        // Each controller: its queue fed by its watches, and its workers.
+        let _ = &mut start;
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// The key of a namespaced object, for tests and controllers.
+pub fn key(namespace: &str, name: &str) -> Key {
+    Key::new(namespace, name)
+}
