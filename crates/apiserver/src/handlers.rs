@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use barge_api::selector::{FieldSelector, LabelSelector};
 use barge_api::time::format_rfc3339;
-use barge_api::{ApiError, GroupResource, Resource, status};
+use barge_api::{ApiError, Cause, GroupResource, Resource, status};
 use barge_store::{KeyValue, RangeRequest, Revision, Store};
 use base64::Engine;
 use bytes::Bytes;
@@ -724,7 +724,13 @@ async fn write_update(
     }
     let key = call.key();
     let deleting = meta(&new).is_some_and(|m| m.contains_key("deletionTimestamp"));
-    if deleting && finalizers(&new).is_empty() && resource.kind != "Pod" {
+    // A namespace also waits for its spec.finalizers (the namespace controller's).
+    let finalized = finalizers(&new).is_empty()
+        && (resource.kind != "Namespace"
+            || new["spec"]["finalizers"]
+                .as_array()
+                .is_none_or(Vec::is_empty));
+    if deleting && finalized && resource.kind != "Pod" {
         call.store()
             .delete(&key, Some(revision))
             .await
@@ -781,6 +787,12 @@ fn merge_for_subresource(call: &Call, old: &Value, mut new: Value) -> Result<Val
             Ok(new)
         }
         Some("status") => Ok(objects::status_update(old, &new)),
+        // A namespace's finalize subresource changes only spec.finalizers.
+        Some("finalize") => {
+            let mut updated = old.clone();
+            updated["spec"]["finalizers"] = new["spec"]["finalizers"].clone();
+            Ok(updated)
+        }
         Some(other) => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({other})"
         ))),
@@ -1118,6 +1130,39 @@ struct DeleteOptions {
     grace: Option<i64>,
     uid: Option<String>,
     resource_version: Option<String>,
+    /// The finalizer the propagation policy asks for: `foregroundDeletion` (Foreground) or
+    /// `orphan` (Orphan); none for Background, which the garbage collector does afterwards.
+    finalizer: Option<&'static str>,
+}
+
+/// The finalizer a propagation policy (or the older `orphanDependents`) puts on the object.
+fn propagation_finalizer(
+    policy: Option<&str>,
+    orphan_dependents: Option<bool>,
+) -> Result<Option<&'static str>, ApiError> {
+    let invalid = |cause| {
+        Err(ApiError::invalid(
+            "meta.k8s.io",
+            "DeleteOptions",
+            "",
+            vec![cause],
+        ))
+    };
+    match (policy, orphan_dependents) {
+        (Some(_), Some(_)) => invalid(Cause::invalid(
+            "propagationPolicy",
+            &json!(policy),
+            "orphanDependents and deletionPropagation cannot be both set",
+        )),
+        (Some("Foreground"), _) => Ok(Some("foregroundDeletion")),
+        (Some("Orphan"), _) | (None, Some(true)) => Ok(Some("orphan")),
+        (Some("Background") | None, _) => Ok(None),
+        (Some(other), _) => invalid(Cause::not_supported(
+            "propagationPolicy",
+            &json!(other),
+            &["Foreground", "Background", "Orphan"],
+        )),
+    }
 }
 
 /// The options of a delete, from its body (DeleteOptions) and query.
@@ -1125,6 +1170,8 @@ fn delete_options(call: &Call) -> Result<DeleteOptions, ApiError> {
     let mut grace = call.query.grace_period_seconds;
     let mut uid = None;
     let mut rv = None;
+    let mut policy = call.query.propagation_policy.clone();
+    let mut orphan_dependents = None;
     if !call.body.is_empty() {
         let opts = request::decode_json(&call.body)?;
         if let Some(g) = opts["gracePeriodSeconds"].as_i64() {
@@ -1134,6 +1181,10 @@ fn delete_options(call: &Call) -> Result<DeleteOptions, ApiError> {
         rv = opts["preconditions"]["resourceVersion"]
             .as_str()
             .map(str::to_owned);
+        if let Some(p) = opts["propagationPolicy"].as_str() {
+            policy = Some(p.to_owned());
+        }
+        orphan_dependents = opts["orphanDependents"].as_bool();
         if opts["dryRun"].as_array().is_some_and(|d| !d.is_empty()) {
             // dryRun in the body counts like the query parameter.
             return Err(ApiError::bad_request(
@@ -1145,6 +1196,7 @@ fn delete_options(call: &Call) -> Result<DeleteOptions, ApiError> {
         grace,
         uid,
         resource_version: rv,
+        finalizer: propagation_finalizer(policy.as_deref(), orphan_dependents)?,
     })
 }
 
@@ -1153,6 +1205,7 @@ pub async fn delete(call: Call) -> Result<Response, ApiError> {
         grace,
         uid,
         resource_version: rv,
+        finalizer,
     } = delete_options(&call)?;
     let (old, revision) = call.read().await?;
     if let Some(uid) = uid
@@ -1189,13 +1242,24 @@ pub async fn delete(call: Call) -> Result<Response, ApiError> {
     } else {
         None
     };
-    let keep = !finalizers(&old).is_empty() || pod_grace.is_some() || resource.kind == "Namespace";
+    let keep = !finalizers(&old).is_empty()
+        || finalizer.is_some()
+        || pod_grace.is_some()
+        || resource.kind == "Namespace";
     if keep {
         if meta(&old).is_some_and(|m| m.contains_key("deletionTimestamp")) {
             return Ok(call.answer(StatusCode::OK, &old));
         }
         let mut new = old.clone();
         let m = meta_mut(&mut new);
+        if let Some(f) = finalizer {
+            let list = m.entry("finalizers").or_insert_with(|| json!([]));
+            if let Some(list) = list.as_array_mut()
+                && !list.iter().any(|x| x == f)
+            {
+                list.push(json!(f));
+            }
+        }
         m.insert("deletionTimestamp".into(), json!(now));
         m.insert(
             "deletionGracePeriodSeconds".into(),
@@ -1213,7 +1277,7 @@ pub async fn delete(call: Call) -> Result<Response, ApiError> {
             .await
             .map_err(|e| store_error(e, &call.gr(), call.name()))?;
         let updated = call.served(from_kv(&kv)?);
-        if resource.kind == "Namespace" {
+        if resource.kind == "Namespace" && call.state.config.finalize_namespaces {
             tokio::spawn(crate::namespaces::finalize(
                 call.state.clone(),
                 call.name().to_owned(),

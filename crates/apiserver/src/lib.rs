@@ -51,6 +51,11 @@ pub struct Config {
     /// The first address of the service CIDR is the `kubernetes` Service's ClusterIP.
     pub service_cidr: (Ipv4Addr, u8),
     pub node_port_range: (u16, u16),
+    /// How long new pods tolerate a not-ready or unreachable node (DefaultTolerationSeconds).
+    pub default_toleration_seconds: i64,
+    /// Whether the API server itself empties a deleted namespace (when no namespace
+    /// controller runs, as in API-only tests).
+    pub finalize_namespaces: bool,
 }
 
 impl Config {
@@ -61,6 +66,8 @@ impl Config {
             dir: dir.into(),
             service_cidr: (Ipv4Addr::new(10, 96, 0, 0), 12),
             node_port_range: (30000, 32767),
+            default_toleration_seconds: 300,
+            finalize_namespaces: true,
         }
     }
 

@@ -2,11 +2,13 @@
 //! as upstream's admission plugins. Mutating plugins run first, in order, then validating ones;
 //! the first refusal ends the request and nothing is written.
 //!
-//! The chain today: NamespaceLifecycle, DefaultFields (upstream's defaulting), ServiceIPs
-//! (ClusterIP and NodePort allocation), then BuiltinValidation and CustomResourceSchema. Later
-//! parts add theirs (ServiceAccount, Priority, DefaultTolerationSeconds, quota, RBAC, ...).
+//! The chain today: NamespaceLifecycle, DefaultFields (upstream's defaulting),
+//! DefaultTolerationSeconds, ServiceIPs (ClusterIP and NodePort allocation), then
+//! BuiltinValidation and CustomResourceSchema. Later parts add theirs (ServiceAccount,
+//! Priority, quota, RBAC, ...).
 
 mod builtin;
+mod tolerations;
 
 use barge_api::{ApiError, GroupResource, Resource};
 use serde_json::Value;
@@ -72,6 +74,7 @@ impl Default for Chain {
             plugins: vec![
                 Box::new(NamespaceLifecycle),
                 Box::new(DefaultFields),
+                Box::new(DefaultTolerationSeconds),
                 Box::new(ServiceIps),
                 Box::new(BuiltinValidation),
                 Box::new(CustomResourceSchema),
@@ -97,6 +100,35 @@ impl Chain {
         }
         for p in &self.plugins {
             p.validate(state, attrs, obj).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Adds the time-limited not-ready / unreachable tolerations to new pods.
+#[derive(Debug)]
+struct DefaultTolerationSeconds;
+
+#[async_trait::async_trait]
+impl Plugin for DefaultTolerationSeconds {
+    fn name(&self) -> &'static str {
+        "DefaultTolerationSeconds"
+    }
+
+    async fn admit(
+        &self,
+        state: &ApiServer,
+        attrs: &Attributes<'_>,
+        obj: &mut Value,
+    ) -> Result<(), ApiError> {
+        let resource = attrs.resource;
+        if attrs.operation == Operation::Create
+            && attrs.subresource.is_none()
+            && !resource.custom
+            && resource.group.is_empty()
+            && resource.kind == "Pod"
+        {
+            tolerations::add_defaults(obj, state.config.default_toleration_seconds);
         }
         Ok(())
     }

@@ -1024,3 +1024,58 @@ async fn watches_resume_from_a_list_revision() {
         assert_eq!(seen, expected.map(|(t, n)| (t.to_owned(), n.to_owned())));
     }
 }
+
+/// `--cascade=orphan|foreground` leave the object with the garbage collector's finalizer and a
+/// deletionTimestamp; removing the finalizer completes the delete.
+#[tokio::test]
+async fn cascading_deletes_leave_the_garbage_collectors_finalizer() {
+    let c = Cluster::start().await;
+    for (name, cascade, finalizer) in [
+        ("a", "orphan", "orphan"),
+        ("b", "foreground", "foregroundDeletion"),
+    ] {
+        c.ok(&["create", "configmap", name, "--from-literal=x=1"])
+            .await;
+        c.ok(&[
+            "delete",
+            "configmap",
+            name,
+            &format!("--cascade={cascade}"),
+            "--wait=false",
+        ])
+        .await;
+        let left = c
+            .ok(&[
+                "get",
+                "configmap",
+                name,
+                "-o",
+                "jsonpath={.metadata.finalizers} {.metadata.deletionTimestamp}",
+            ])
+            .await;
+        let (finalizers, deleted_at) = left.split_once(' ').unwrap();
+        assert_eq!(finalizers, format!("[\"{finalizer}\"]"));
+        assert!(!deleted_at.is_empty(), "{left}");
+        c.ok(&[
+            "patch",
+            "configmap",
+            name,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ])
+        .await;
+        let gone = c.fails(&["get", "configmap", name]).await;
+        assert!(gone.contains("NotFound"), "{gone}");
+    }
+    let bad = c
+        .fails(&[
+            "delete",
+            "configmap",
+            "x",
+            "--raw",
+            "/api/v1/namespaces/default/configmaps/x?propagationPolicy=Sideways",
+        ])
+        .await;
+    assert!(bad.contains("Unsupported value: \"Sideways\""), "{bad}");
+}
