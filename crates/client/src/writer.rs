@@ -65,6 +65,9 @@ pub trait Writer: Send + Sync + 'static {
         name: &str,
         options: &Delete,
     ) -> kube::Result<()>;
+
+    /// Deletes every object of the resource in `namespace` (deletecollection).
+    async fn delete_collection(&self, resource: &ApiResource, namespace: &str) -> kube::Result<()>;
 }
 
 impl std::fmt::Debug for dyn Writer {
@@ -214,19 +217,30 @@ impl Writer for KubeWriter {
         name: &str,
         options: &Delete,
     ) -> kube::Result<()> {
-        let params = DeleteParams {
-            propagation_policy: options.propagation.clone(),
-            preconditions: options.uid.as_ref().map(|uid| Preconditions {
-                uid: Some(uid.clone()),
-                resource_version: None,
-            }),
-            grace_period_seconds: options.grace_period_seconds,
-            ..Default::default()
-        };
         self.api(resource, namespace)
-            .delete(name, &params)
+            .delete(name, &delete_params(options))
             .await
             .map(drop)
+    }
+
+    async fn delete_collection(&self, resource: &ApiResource, namespace: &str) -> kube::Result<()> {
+        self.api(resource, namespace)
+            .delete_collection(&DeleteParams::background(), &Default::default())
+            .await
+            .map(drop)
+    }
+}
+
+/// The parameters of a delete.
+fn delete_params(options: &Delete) -> DeleteParams {
+    DeleteParams {
+        propagation_policy: options.propagation.clone(),
+        preconditions: options.uid.as_ref().map(|uid| Preconditions {
+            uid: Some(uid.clone()),
+            resource_version: None,
+        }),
+        grace_period_seconds: options.grace_period_seconds,
+        ..Default::default()
     }
 }
 
@@ -274,6 +288,9 @@ impl Call {
             } => format!("patch {}/{sub} {at}", t.plural),
             Call::Patch { .. } => format!("patch {} {at}", t.plural),
             Call::Delete { .. } => format!("delete {} {at}", t.plural),
+            Call::DeleteCollection { .. } => {
+                format!("deletecollection {} {}", t.plural, t.namespace)
+            }
         }
     }
 }
@@ -368,6 +385,17 @@ impl Writer for Recording {
                 name: name.to_owned(),
             },
             options: options.clone(),
+        });
+        Ok(())
+    }
+
+    async fn delete_collection(&self, resource: &ApiResource, namespace: &str) -> kube::Result<()> {
+        self.record(Call::DeleteCollection {
+            target: Target {
+                plural: resource.plural.clone(),
+                namespace: namespace.to_owned(),
+                name: String::new(),
+            },
         });
         Ok(())
     }
