@@ -260,6 +260,10 @@ pub enum Call {
         target: Target,
         options: Delete,
     },
+    /// A deletecollection; the target's name is empty.
+    DeleteCollection {
+        target: Target,
+    },
 }
 
 impl Call {
