@@ -271,7 +271,8 @@ impl Call {
         match self {
             Call::Create { target, .. }
             | Call::Patch { target, .. }
-            | Call::Delete { target, .. } => target,
+            | Call::Delete { target, .. }
+            | Call::DeleteCollection { target } => target,
         }
     }
 
