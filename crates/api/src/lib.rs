@@ -10,6 +10,7 @@ pub mod convert;
 mod go;
 pub mod merge;
 pub mod protobuf;
+pub mod quantity;
 pub mod registry;
 pub mod schemas;
 pub mod selector;

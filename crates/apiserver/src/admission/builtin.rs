@@ -1,8 +1,12 @@
 //! Defaulting and validation of built-in kinds, as upstream's `defaults.go` and `validation.go`
-//! do it for the fields users meet (names, pods and pod templates, workloads, Services,
-//! Namespaces, Secrets, Jobs), with upstream's messages so that kubectl prints them as users
-//! know them.
+//! do it for the fields users meet (names, labels and annotations, pods and pod templates,
+//! workloads, Services, Namespaces, Secrets, Jobs, Leases, Nodes, Endpoints, LimitRanges,
+//! ResourceQuotas), with upstream's messages so that kubectl prints them as users know them.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use barge_api::quantity::{self, Quantity};
 use barge_api::selector::LabelSelector;
 use barge_api::{ApiError, Cause, Resource};
 use base64::Engine;
@@ -263,6 +267,23 @@ pub fn default(resource: &Resource, obj: &mut Value) {
         ("discovery.k8s.io", "EndpointSlice") => {
             if let Some(ports) = obj.get_mut("ports").and_then(Value::as_array_mut) {
                 for p in ports {
+                    set_default(p, "protocol", json!("TCP"));
+                }
+            }
+        }
+        ("", "Endpoints") => {
+            for subset in obj
+                .get_mut("subsets")
+                .and_then(Value::as_array_mut)
+                .into_iter()
+                .flatten()
+            {
+                for p in subset
+                    .get_mut("ports")
+                    .and_then(Value::as_array_mut)
+                    .into_iter()
+                    .flatten()
+                {
                     set_default(p, "protocol", json!("TCP"));
                 }
             }
@@ -653,6 +674,9 @@ fn pod_spec_mutable_stripped(spec: &Value) -> Value {
 
 /// Validates an object of a built-in kind on create (`old` None) or update.
 pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    if !resource.custom {
+        check_quantities(resource, obj)?;
+    }
     let name = meta_str(obj, "name").unwrap_or_default();
     let mut causes = Vec::new();
     if name.is_empty() {
@@ -664,8 +688,14 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Result
         causes.push(Cause::invalid("metadata.name", &json!(name), &problem));
     }
     validate_labels(obj, &mut causes);
+    validate_annotations(obj, &mut causes);
     if !resource.custom {
         match (resource.group.as_str(), resource.kind.as_str()) {
+            ("coordination.k8s.io", "Lease") => validate_lease(obj, &mut causes),
+            ("", "Node") => validate_node(obj, old, &mut causes),
+            ("", "Endpoints") => validate_endpoints(obj, &mut causes),
+            ("", "LimitRange") => validate_limit_range(obj, &mut causes),
+            ("", "ResourceQuota") => validate_resource_quota(obj, old, &mut causes),
             ("", "Pod") => {
                 validate_containers(&obj["spec"], "spec", &mut causes);
                 if let Some(old) = old
@@ -987,53 +1017,1017 @@ pub fn validate(resource: &Resource, obj: &Value, old: Option<&Value>) -> Result
     ))
 }
 
-/// A label key: an optional DNS subdomain prefix and `/`, then a name of at most 63
-/// alphanumerics, `-`, `_` and `.`, starting and ending alphanumeric.
-fn is_qualified_name(key: &str) -> bool {
-    let (prefix, name) = match key.rsplit_once('/') {
-        Some((p, n)) => (Some(p), n),
-        None => (None, key),
-    };
-    let b = name.as_bytes();
-    let name_ok = !b.is_empty()
-        && b.len() <= 63
+// ---------------------------------------------------------------------------------------------
+// Names, labels and annotations (apimachinery's util/validation and ValidateObjectMeta)
+
+const QUALIFIED_NAME: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const LABEL_VALUE: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+/// Upstream's TotalAnnotationSizeLimitB: keys and values together.
+const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
+
+/// Upstream's `MaxLenError`.
+fn too_long(max: usize) -> String {
+    format!("must be no more than {max} characters")
+}
+
+/// Matches `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`.
+fn is_qualified_part(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(c))
         && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric();
-    name_ok && prefix.is_none_or(is_subdomain)
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// Matches upstream's DNS-1123 subdomain expression (labels of `[a-z0-9]([-a-z0-9]*[a-z0-9])?`
+/// joined by dots; unlike `is_subdomain`, no length limit per label).
+fn matches_subdomain(s: &str) -> bool {
+    s.split('.').all(matches_label)
+}
+
+/// Matches `[a-z0-9]([-a-z0-9]*[a-z0-9])?`.
+fn matches_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// Upstream's `IsDNS1123Subdomain`: one message per problem.
+fn subdomain_msgs(s: &str) -> Vec<String> {
+    let mut msgs = Vec::new();
+    if s.len() > 253 {
+        msgs.push(too_long(253));
+    }
+    if !matches_subdomain(s) {
+        msgs.push(DNS1123_SUBDOMAIN.to_owned());
+    }
+    msgs
+}
+
+/// Upstream's `IsDNS1123Label`.
+fn label_msgs(s: &str) -> Vec<String> {
+    let mut msgs = Vec::new();
+    if s.len() > 63 {
+        msgs.push(too_long(63));
+    }
+    if !matches_label(s) {
+        msgs.push(DNS1123_LABEL.to_owned());
+    }
+    msgs
+}
+
+/// Upstream's `IsQualifiedName` (label keys, annotation keys, taint keys, resource names).
+fn qualified_name_msgs(s: &str) -> Vec<String> {
+    let parts: Vec<&str> = s.split('/').collect();
+    let mut msgs = Vec::new();
+    let name = match parts.as_slice() {
+        [name] => *name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                msgs.push("prefix part must be non-empty".to_owned());
+            }
+            for m in subdomain_msgs(prefix)
+                .into_iter()
+                .filter(|_| !prefix.is_empty())
+            {
+                msgs.push(format!("prefix part {m}"));
+            }
+            *name
+        }
+        _ => {
+            return vec![format!(
+                "a qualified name {QUALIFIED_NAME} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )];
+        }
+    };
+    if name.is_empty() {
+        msgs.push("name part must be non-empty".to_owned());
+    } else if name.len() > 63 {
+        msgs.push(format!("name part {}", too_long(63)));
+    }
+    if !is_qualified_part(name) {
+        msgs.push(format!("name part {QUALIFIED_NAME}"));
+    }
+    msgs
+}
+
+/// Upstream's `IsValidLabelValue`.
+fn label_value_msgs(v: &str) -> Vec<String> {
+    let mut msgs = Vec::new();
+    if v.len() > 63 {
+        msgs.push(too_long(63));
+    }
+    if !v.is_empty() && !is_qualified_part(v) {
+        msgs.push(LABEL_VALUE.to_owned());
+    }
+    msgs
+}
+
+/// One `Invalid` cause per message, showing `value`.
+fn invalid_each(causes: &mut Vec<Cause>, field: &str, value: &str, msgs: Vec<String>) {
+    for m in msgs {
+        causes.push(Cause::invalid(field, &json!(value), &m));
+    }
+}
+
+/// An `Invalid` cause whose value upstream prints as is (a Quantity's `String()`, or `%#v` of
+/// a slice), not as a quoted string.
+fn invalid_shown(field: impl Into<String>, shown: &str, detail: &str) -> Cause {
+    Cause {
+        reason: "FieldValueInvalid",
+        field: field.into(),
+        message: format!("Invalid value: {shown}: {detail}"),
+    }
+}
+
+fn duplicate(field: impl Into<String>, shown: &str) -> Cause {
+    Cause {
+        reason: "FieldValueDuplicate",
+        field: field.into(),
+        message: format!("Duplicate value: {shown}"),
+    }
+}
+
+/// How Go's `%#v` prints a slice of strings (`[]string{"a", "b"}`), nil when absent.
+fn go_slice(ty: &str, items: Option<&[&str]>) -> String {
+    match items {
+        None => format!("[]{ty}(nil)"),
+        Some(items) => {
+            let quoted: Vec<String> = items.iter().map(|s| json!(s).to_string()).collect();
+            format!("[]{ty}{{{}}}", quoted.join(", "))
+        }
+    }
+}
+
+fn strings(v: &Value) -> Vec<&str> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
 }
 
 fn validate_labels(obj: &Value, causes: &mut Vec<Cause>) {
-    let Some(labels) = meta(obj).and_then(|m| m.get("labels")) else {
+    let labels = meta(obj)
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object);
+    for (k, v) in labels.into_iter().flatten() {
+        invalid_each(causes, "metadata.labels", k, qualified_name_msgs(k));
+        let v = v.as_str().unwrap_or_default();
+        invalid_each(causes, "metadata.labels", v, label_value_msgs(v));
+    }
+}
+
+fn validate_annotations(obj: &Value, causes: &mut Vec<Cause>) {
+    let annotations = meta(obj)
+        .and_then(|m| m.get("annotations"))
+        .and_then(Value::as_object);
+    let mut total = 0;
+    for (k, v) in annotations.into_iter().flatten() {
+        // Upstream: a qualified name, except that case does not matter.
+        invalid_each(
+            causes,
+            "metadata.annotations",
+            k,
+            qualified_name_msgs(&k.to_lowercase()),
+        );
+        total += k.len() + v.as_str().map_or(0, str::len);
+    }
+    if total > ANNOTATIONS_MAX_BYTES {
+        causes.push(Cause {
+            reason: "FieldValueTooLong",
+            field: "metadata.annotations".to_owned(),
+            message: format!("Too long: must have at most {ANNOTATIONS_MAX_BYTES} bytes"),
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IP addresses and CIDRs, parsed as upstream's `ParseIPSloppy` / `ParseCIDRSloppy` (Go's
+// parsers, with leading zeros allowed in IPv4 octets)
+
+const IP_MSG: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
+const CIDR_MSG: &str = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)";
+
+fn parse_ip(s: &str) -> Option<IpAddr> {
+    if s.contains(':') {
+        return s.parse::<Ipv6Addr>().ok().map(IpAddr::V6);
+    }
+    let octets: Vec<u8> = s
+        .split('.')
+        .map(|o| {
+            (!o.is_empty() && o.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| o.parse::<u8>().ok())
+                .flatten()
+        })
+        .collect::<Option<_>>()?;
+    let [a, b, c, d] = octets.as_slice() else {
+        return None;
+    };
+    Some(IpAddr::V4(Ipv4Addr::new(*a, *b, *c, *d)))
+}
+
+/// The address of a CIDR; `None` when it is not one.
+fn parse_cidr(s: &str) -> Option<IpAddr> {
+    let (addr, bits) = s.split_once('/')?;
+    let ip = parse_ip(addr)?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let ok = !bits.is_empty()
+        && bits.bytes().all(|c| c.is_ascii_digit())
+        && bits.parse::<u32>().is_ok_and(|n| n <= max);
+    ok.then_some(ip)
+}
+
+/// IPv4-mapped IPv6 addresses count as IPv4, as in Go.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Upstream's `ValidateNonSpecialIP` for an address that parses.
+fn special_ip_msgs(text: &str, ip: IpAddr) -> Vec<String> {
+    let (unspecified, loopback, link_local, link_local_multicast) = match unmapped(ip) {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            (
+                v4.is_unspecified(),
+                v4.is_loopback(),
+                v4.is_link_local(),
+                o[0] == 224 && o[1] == 0 && o[2] == 0,
+            )
+        }
+        IpAddr::V6(v6) => {
+            let o = v6.octets();
+            (
+                v6.is_unspecified(),
+                v6.is_loopback(),
+                o[0] == 0xfe && o[1] & 0xc0 == 0x80,
+                o[0] == 0xff && o[1] & 0x0f == 0x02,
+            )
+        }
+    };
+    [
+        (unspecified, format!("may not be unspecified ({text})")),
+        (
+            loopback,
+            "may not be in the loopback range (127.0.0.0/8, ::1/128)".to_owned(),
+        ),
+        (
+            link_local,
+            "may not be in the link-local range (169.254.0.0/16, fe80::/10)".to_owned(),
+        ),
+        (
+            link_local_multicast,
+            "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(bad, msg)| bad.then_some(msg))
+    .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lease, Node, Endpoints
+
+fn validate_lease(obj: &Value, causes: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    if let Some(d) = spec["leaseDurationSeconds"].as_i64()
+        && d <= 0
+    {
+        causes.push(Cause::invalid(
+            "spec.leaseDurationSeconds",
+            &json!(d),
+            "must be greater than 0",
+        ));
+    }
+    if let Some(t) = spec["leaseTransitions"].as_i64()
+        && t < 0
+    {
+        causes.push(Cause::invalid(
+            "spec.leaseTransitions",
+            &json!(t),
+            "must be greater than or equal to 0",
+        ));
+    }
+}
+
+/// The pod CIDRs as upstream's internal type holds them: `podCIDRs`, or else `podCIDR`.
+fn pod_cidrs(node: &Value) -> Vec<&str> {
+    let list = strings(&node["spec"]["podCIDRs"]);
+    if !list.is_empty() {
+        return list;
+    }
+    node["spec"]["podCIDR"]
+        .as_str()
+        .filter(|c| !c.is_empty())
+        .into_iter()
+        .collect()
+}
+
+fn validate_node(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
+    // Upstream reports taints under metadata (its path is built from "metadata").
+    validate_taints(&obj["spec"]["taints"], "metadata.taints", causes);
+    let cidrs = pod_cidrs(obj);
+    validate_pod_cidrs(&cidrs, causes);
+    let Some(old) = old else { return };
+    let before = pod_cidrs(old);
+    if !before.is_empty() && before != cidrs {
+        causes.push(Cause::forbidden(
+            "spec.podCIDRs",
+            "node updates may not change podCIDR except from \"\" to valid",
+        ));
+    }
+    let provider = |n: &Value| {
+        n["spec"]["providerID"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if !provider(old).is_empty() && provider(old) != provider(obj) {
+        causes.push(Cause::forbidden(
+            "spec.providerID",
+            "node updates may not change providerID except from \"\" to valid",
+        ));
+    }
+}
+
+fn validate_pod_cidrs(cidrs: &[&str], causes: &mut Vec<Cause>) {
+    let parsed: Vec<Option<IpAddr>> = cidrs.iter().map(|c| parse_cidr(c)).collect();
+    for (i, (c, ip)) in cidrs.iter().zip(&parsed).enumerate() {
+        if ip.is_none() {
+            causes.push(Cause::invalid(
+                format!("spec.podCIDRs[{i}]"),
+                &json!(c),
+                CIDR_MSG,
+            ));
+        }
+    }
+    if cidrs.len() < 2 {
+        return;
+    }
+    let v4 = parsed.iter().flatten().any(|ip| unmapped(*ip).is_ipv4());
+    let v6 = parsed.iter().flatten().any(|ip| unmapped(*ip).is_ipv6());
+    let all_parse = parsed.iter().all(Option::is_some);
+    if !(all_parse && v4 && v6) || cidrs.len() > 2 {
+        causes.push(invalid_shown(
+            "spec.podCIDRs",
+            &go_slice("string", Some(cidrs)),
+            "may specify no more than one CIDR for each IP family",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, c) in cidrs.iter().enumerate() {
+        if !seen.insert(*c) {
+            causes.push(duplicate(
+                format!("spec.podCIDRs[{i}]"),
+                &json!(c).to_string(),
+            ));
+        }
+    }
+}
+
+/// Upstream's `validateNodeTaints`.
+fn validate_taints(taints: &Value, path: &str, causes: &mut Vec<Cause>) {
+    const EFFECTS: &[&str] = &["NoSchedule", "PreferNoSchedule", "NoExecute"];
+    let mut seen = BTreeSet::new();
+    for (i, taint) in taints.as_array().into_iter().flatten().enumerate() {
+        let at = format!("{path}[{i}]");
+        let text = |f: &str| taint[f].as_str().unwrap_or_default();
+        let (key, value, effect) = (text("key"), text("value"), text("effect"));
+        invalid_each(causes, &format!("{at}.key"), key, qualified_name_msgs(key));
+        let value_msgs = label_value_msgs(value);
+        if !value_msgs.is_empty() {
+            causes.push(Cause::invalid(
+                format!("{at}.value"),
+                &json!(value),
+                &value_msgs.join(";"),
+            ));
+        }
+        if effect.is_empty() {
+            causes.push(Cause::required(format!("{at}.effect"), ""));
+        } else if !EFFECTS.contains(&effect) {
+            causes.push(Cause::not_supported(
+                format!("{at}.effect"),
+                &json!(effect),
+                EFFECTS,
+            ));
+        }
+        if !seen.insert((effect, key)) {
+            let mut cause = duplicate(at, &go_taint(taint));
+            cause.message += ": taints must be unique by key and effect pair";
+            causes.push(cause);
+        }
+    }
+}
+
+/// A taint as Go's `%#v` prints upstream's internal `core.Taint`.
+fn go_taint(taint: &Value) -> String {
+    let text = |f: &str| json!(taint[f].as_str().unwrap_or_default()).to_string();
+    let added = match taint["timeAdded"].as_str() {
+        None => "(*v1.Time)(nil)".to_owned(),
+        Some(t) => format!("(*v1.Time)({t})"),
+    };
+    format!(
+        "core.Taint{{Key:{}, Value:{}, Effect:{}, TimeAdded:{added}}}",
+        text("key"),
+        text("value"),
+        text("effect")
+    )
+}
+
+fn validate_endpoints(obj: &Value, causes: &mut Vec<Cause>) {
+    for (i, subset) in obj["subsets"].as_array().into_iter().flatten().enumerate() {
+        let at = format!("subsets[{i}]");
+        let empty = |f: &str| subset[f].as_array().is_none_or(Vec::is_empty);
+        if empty("addresses") && empty("notReadyAddresses") {
+            causes.push(Cause::required(
+                at.as_str(),
+                "must specify `addresses` or `notReadyAddresses`",
+            ));
+        }
+        for list in ["addresses", "notReadyAddresses"] {
+            for (j, a) in subset[list].as_array().into_iter().flatten().enumerate() {
+                validate_endpoint_address(a, &format!("{at}.{list}[{j}]"), causes);
+            }
+        }
+        let ports = subset["ports"].as_array();
+        let many = ports.is_some_and(|p| p.len() > 1);
+        for (j, p) in ports.into_iter().flatten().enumerate() {
+            validate_endpoint_port(p, many, &format!("{at}.ports[{j}]"), causes);
+        }
+    }
+}
+
+fn validate_endpoint_address(address: &Value, at: &str, causes: &mut Vec<Cause>) {
+    let text = address["ip"].as_str().unwrap_or_default();
+    let field = format!("{at}.ip");
+    let ip = parse_ip(text);
+    if ip.is_none() {
+        causes.push(Cause::invalid(field.as_str(), &json!(text), IP_MSG));
+    }
+    if let Some(host) = address["hostname"].as_str().filter(|h| !h.is_empty()) {
+        invalid_each(causes, &format!("{at}.hostname"), host, label_msgs(host));
+    }
+    if let Some(node) = address["nodeName"].as_str() {
+        invalid_each(
+            causes,
+            &format!("{at}.nodeName"),
+            node,
+            subdomain_msgs(node),
+        );
+    }
+    let special = match ip {
+        None => vec!["must be a valid IP address".to_owned()],
+        Some(ip) => special_ip_msgs(text, ip),
+    };
+    invalid_each(causes, &field, text, special);
+}
+
+fn validate_endpoint_port(port: &Value, require_name: bool, at: &str, causes: &mut Vec<Cause>) {
+    const PROTOCOLS: &[&str] = &["SCTP", "TCP", "UDP"];
+    let name = port["name"].as_str().unwrap_or_default();
+    if require_name && name.is_empty() {
+        causes.push(Cause::required(format!("{at}.name"), ""));
+    } else if !name.is_empty() {
+        invalid_each(causes, &format!("{at}.name"), name, label_msgs(name));
+    }
+    let number = port["port"].as_i64().unwrap_or(0);
+    if !(1..=65535).contains(&number) {
+        causes.push(Cause::invalid(
+            format!("{at}.port"),
+            &json!(number),
+            "must be between 1 and 65535, inclusive",
+        ));
+    }
+    match port["protocol"].as_str().unwrap_or_default() {
+        "" => causes.push(Cause::required(format!("{at}.protocol"), "")),
+        p if !PROTOCOLS.contains(&p) => causes.push(Cause::not_supported(
+            format!("{at}.protocol"),
+            &json!(p),
+            PROTOCOLS,
+        )),
+        _ => {}
+    }
+    if let Some(app) = port["appProtocol"].as_str() {
+        invalid_each(
+            causes,
+            &format!("{at}.appProtocol"),
+            app,
+            qualified_name_msgs(app),
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantities, resource names, LimitRange and ResourceQuota
+
+/// A quantity as upstream's `Quantity.UnmarshalJSON` reads one (a string, a bare number or null).
+fn parse_quantity(v: &Value) -> Result<Quantity, quantity::Error> {
+    match v {
+        Value::String(s) => Quantity::parse(s.trim()),
+        Value::Number(n) => Quantity::parse(&n.to_string()),
+        Value::Null => Ok(Quantity::from_int(0)),
+        _ => Err(quantity::Error::Format),
+    }
+}
+
+/// The quantity maps of the kinds whose quantities are checked here.
+fn quantity_maps<'a>(resource: &Resource, obj: &'a Value) -> Vec<&'a Value> {
+    match (resource.group.as_str(), resource.kind.as_str()) {
+        ("", "LimitRange") => obj["spec"]["limits"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|l| LIMIT_FIELDS.iter().map(|f| &l[*f]))
+            .collect(),
+        ("", "ResourceQuota") => vec![
+            &obj["spec"]["hard"],
+            &obj["status"]["hard"],
+            &obj["status"]["used"],
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// A quantity that does not parse fails upstream's decoding (400), before validation.
+fn check_quantities(resource: &Resource, obj: &Value) -> Result<(), ApiError> {
+    for map in quantity_maps(resource, obj) {
+        for v in map.as_object().into_iter().flat_map(Map::values) {
+            if let Err(e) = parse_quantity(v) {
+                return Err(ApiError::bad_request(format!(
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}",
+                    kind = resource.kind,
+                    version = resource.version,
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A map of quantities (those that parse; the others were refused by `check_quantities`).
+fn quantity_map(v: &Value) -> BTreeMap<&str, Quantity> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, q)| Some((k.as_str(), parse_quantity(q).ok()?)))
+        .collect()
+}
+
+const STANDARD_RESOURCES: &[&str] = &[
+    "cpu",
+    "memory",
+    "ephemeral-storage",
+    "requests.cpu",
+    "requests.memory",
+    "requests.ephemeral-storage",
+    "limits.cpu",
+    "limits.memory",
+    "limits.ephemeral-storage",
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "storage",
+    "requests.storage",
+    "services.nodeports",
+    "services.loadbalancers",
+];
+const INTEGER_RESOURCES: &[&str] = &[
+    "pods",
+    "resourcequotas",
+    "services",
+    "replicationcontrollers",
+    "secrets",
+    "configmaps",
+    "persistentvolumeclaims",
+    "services.nodeports",
+    "services.loadbalancers",
+];
+
+fn is_quota_hugepages(name: &str) -> bool {
+    name.starts_with("hugepages-") || name.starts_with("requests.hugepages-")
+}
+
+fn is_standard_resource(name: &str) -> bool {
+    STANDARD_RESOURCES.contains(&name) || is_quota_hugepages(name)
+}
+
+fn is_standard_quota_resource(name: &str) -> bool {
+    (STANDARD_RESOURCES.contains(&name) && name != "storage") || is_quota_hugepages(name)
+}
+
+fn is_native_resource(name: &str) -> bool {
+    !name.contains('/') || name.contains("kubernetes.io/")
+}
+
+fn is_extended_resource(name: &str) -> bool {
+    !is_native_resource(name)
+        && !name.starts_with("requests.")
+        && qualified_name_msgs(&format!("requests.{name}")).is_empty()
+}
+
+fn is_overcommit_allowed(name: &str) -> bool {
+    is_native_resource(name) && !name.starts_with("hugepages-")
+}
+
+/// Upstream's `validateResourceName`.
+fn resource_name_msgs(name: &str) -> Vec<String> {
+    let msgs = qualified_name_msgs(name);
+    if msgs.is_empty() && !name.contains('/') && !is_standard_resource(name) {
+        return vec!["must be a standard resource type or fully qualified".to_owned()];
+    }
+    msgs
+}
+
+/// Upstream's `validateLimitRangeResourceName`.
+fn limit_resource_name_msgs(limit_type: &str, name: &str) -> Vec<String> {
+    let mut msgs = resource_name_msgs(name);
+    if limit_type != "Pod" && limit_type != "Container" {
+        return msgs;
+    }
+    if !name.contains('/') {
+        if !["cpu", "memory", "ephemeral-storage"].contains(&name)
+            && !name.starts_with("hugepages-")
+        {
+            msgs.push("must be a standard resource for containers".to_owned());
+        }
+    } else if !is_native_resource(name) && !is_extended_resource(name) {
+        msgs.push("doesn't follow extended resource name standard".to_owned());
+    }
+    msgs
+}
+
+const LIMIT_FIELDS: &[&str] = &[
+    "max",
+    "min",
+    "default",
+    "defaultRequest",
+    "maxLimitRequestRatio",
+];
+
+/// One item of a LimitRange's `spec.limits`, its quantities by field.
+struct Limit<'a> {
+    max: BTreeMap<&'a str, Quantity>,
+    min: BTreeMap<&'a str, Quantity>,
+    default: BTreeMap<&'a str, Quantity>,
+    default_request: BTreeMap<&'a str, Quantity>,
+    ratio: BTreeMap<&'a str, Quantity>,
+}
+
+fn validate_limit_range(obj: &Value, causes: &mut Vec<Cause>) {
+    let mut types = BTreeSet::new();
+    for (i, limit) in obj["spec"]["limits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let at = format!("spec.limits[{i}]");
+        let ty = limit["type"].as_str().unwrap_or_default();
+        let mut msgs = qualified_name_msgs(ty);
+        if msgs.is_empty()
+            && !ty.contains('/')
+            && !["Pod", "Container", "PersistentVolumeClaim"].contains(&ty)
+        {
+            msgs.push("must be a standard limit type or fully qualified".to_owned());
+        }
+        invalid_each(causes, &format!("{at}.type"), ty, msgs);
+        if !types.insert(ty) {
+            causes.push(duplicate(format!("{at}.type"), &json!(ty).to_string()));
+        }
+        validate_limit(limit, ty, &at, causes);
+    }
+}
+
+fn validate_limit(limit: &Value, ty: &str, at: &str, causes: &mut Vec<Cause>) {
+    let mut names = |field: &str| {
+        for name in limit[field].as_object().into_iter().flat_map(Map::keys) {
+            let msgs = limit_resource_name_msgs(ty, name);
+            invalid_each(causes, &format!("{at}.{field}[{name}]"), name, msgs);
+        }
+    };
+    names("max");
+    names("min");
+    let pod = ty == "Pod";
+    if !pod {
+        names("default");
+        names("defaultRequest");
+    }
+    names("maxLimitRequestRatio");
+    for field in ["default", "defaultRequest"] {
+        if pod && limit[field].as_object().is_some_and(|m| !m.is_empty()) {
+            causes.push(Cause::forbidden(
+                format!("{at}.{field}"),
+                "may not be specified when `type` is 'Pod'",
+            ));
+        }
+    }
+    let l = Limit {
+        max: quantity_map(&limit["max"]),
+        min: quantity_map(&limit["min"]),
+        default: if pod {
+            BTreeMap::new()
+        } else {
+            quantity_map(&limit["default"])
+        },
+        default_request: if pod {
+            BTreeMap::new()
+        } else {
+            quantity_map(&limit["defaultRequest"])
+        },
+        ratio: quantity_map(&limit["maxLimitRequestRatio"]),
+    };
+    if ty == "PersistentVolumeClaim"
+        && !l.min.contains_key("storage")
+        && !l.max.contains_key("storage")
+    {
+        causes.push(Cause::required(
+            format!("{at}.limits"),
+            "either minimum or maximum storage value is required, but neither was provided",
+        ));
+    }
+    let keys: BTreeSet<&str> = [&l.max, &l.min, &l.default, &l.default_request, &l.ratio]
+        .into_iter()
+        .flat_map(|m| m.keys().copied())
+        .collect();
+    for k in keys {
+        compare_limits(&l, k, at, causes);
+        compare_ratio(&l, k, at, causes);
+    }
+}
+
+/// Upstream's ordering rules: min ≤ defaultRequest ≤ default ≤ max.
+fn compare_limits(l: &Limit, k: &str, at: &str, causes: &mut Vec<Cause>) {
+    let (min, max) = (l.min.get(k), l.max.get(k));
+    let (default, request) = (l.default.get(k), l.default_request.get(k));
+    let mut check = |bad: bool, field: &str, shown: Option<&Quantity>, detail: String| {
+        if let (true, Some(q)) = (bad, shown) {
+            causes.push(invalid_shown(
+                format!("{at}.{field}[{k}]"),
+                &q.to_string(),
+                &detail,
+            ));
+        }
+    };
+    if let (Some(min), Some(max)) = (min, max) {
+        check(
+            min > max,
+            "min",
+            Some(min),
+            format!("min value {min} is greater than max value {max}"),
+        );
+    }
+    if let (Some(request), Some(min)) = (request, min) {
+        let detail = format!("min value {min} is greater than default request value {request}");
+        check(min > request, "defaultRequest", Some(request), detail);
+    }
+    if let (Some(request), Some(max)) = (request, max) {
+        let detail = format!("default request value {request} is greater than max value {max}");
+        check(request > max, "defaultRequest", Some(request), detail);
+    }
+    if let (Some(request), Some(default)) = (request, default) {
+        let detail = format!(
+            "default request value {request} is greater than default limit value {default}"
+        );
+        check(request > default, "defaultRequest", Some(request), detail);
+    }
+    if let (Some(default), Some(min)) = (default, min) {
+        let detail = format!("min value {min} is greater than default value {default}");
+        check(min > default, "default", Some(min), detail);
+    }
+    if let (Some(default), Some(max)) = (default, max) {
+        let detail = format!("default value {default} is greater than max value {max}");
+        check(default > max, "default", Some(max), detail);
+    }
+    if let (Some(default), Some(request)) = (default, request) {
+        let detail =
+            format!("default value {default} must equal to defaultRequest value {request} in {k}");
+        check(
+            !is_overcommit_allowed(k) && default != request,
+            "defaultRequest",
+            Some(request),
+            detail,
+        );
+    }
+}
+
+/// Upstream's `maxLimitRequestRatio` rules: at least 1, at most max/min.
+fn compare_ratio(l: &Limit, k: &str, at: &str, causes: &mut Vec<Cause>) {
+    let Some(ratio) = l.ratio.get(k) else { return };
+    let field = format!("{at}.maxLimitRequestRatio[{k}]");
+    if *ratio < Quantity::from_int(1) {
+        let detail = format!("ratio {ratio} is less than 1");
+        causes.push(invalid_shown(field.as_str(), &ratio.to_string(), &detail));
+    }
+    let (Some(min), Some(max)) = (l.min.get(k), l.max.get(k)) else {
         return;
     };
-    let empty = Map::new();
-    for (k, v) in labels.as_object().unwrap_or(&empty) {
-        let value = v.as_str();
-        let ok_value = value.is_some_and(|v| {
-            v.len() <= 63
-                && (v.is_empty()
-                    || (v
-                        .bytes()
-                        .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
-                        && v.as_bytes()[0].is_ascii_alphanumeric()
-                        && v.as_bytes()[v.len() - 1].is_ascii_alphanumeric()))
-        });
-        if !ok_value {
+    // Upstream's resource.MaxMilliValue: below it, milli precision is used.
+    const MAX_MILLI: i128 = (i64::MAX / 1000) as i128;
+    let precise = [ratio, min, max].iter().all(|q| q.value() < MAX_MILLI);
+    let (ratio_value, min_value, max_value) = if precise {
+        let r = ratio.milli_value() as f64 / 1000.0;
+        (r, min.milli_value() as f64, max.milli_value() as f64)
+    } else {
+        (ratio.value() as f64, min.value() as f64, max.value() as f64)
+    };
+    let limit = max_value / min_value;
+    if ratio_value > limit {
+        let detail = format!("ratio {ratio} is greater than max/min = {limit:.6}");
+        causes.push(invalid_shown(field, &ratio.to_string(), &detail));
+    }
+}
+
+const QUOTA_SCOPES: &[&str] = &[
+    "Terminating",
+    "NotTerminating",
+    "BestEffort",
+    "NotBestEffort",
+    "PriorityClass",
+    "CrossNamespacePodAffinity",
+];
+
+/// Upstream's `IsResourceQuotaScopeValidForResource`.
+fn scope_applies_to(scope: &str, resource: &str) -> bool {
+    const COMPUTE: &[&str] = &[
+        "cpu",
+        "memory",
+        "limits.cpu",
+        "limits.memory",
+        "requests.cpu",
+        "requests.memory",
+    ];
+    match scope {
+        "BestEffort" => resource == "pods",
+        "Terminating"
+        | "NotTerminating"
+        | "NotBestEffort"
+        | "PriorityClass"
+        | "CrossNamespacePodAffinity" => resource == "pods" || COMPUTE.contains(&resource),
+        _ => true,
+    }
+}
+
+fn validate_resource_quota(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
+    let spec = &obj["spec"];
+    validate_quota_amounts(&spec["hard"], "spec.hard", causes);
+    validate_quota_scopes(spec, causes);
+    validate_scope_selector(spec, causes);
+    fn scopes(o: &Value) -> Vec<&str> {
+        strings(&o["spec"]["scopes"])
+    }
+    match old {
+        None => {
+            validate_quota_amounts(&obj["status"]["hard"], "status.hard", causes);
+            validate_quota_amounts(&obj["status"]["used"], "status.used", causes);
+        }
+        Some(old) => {
+            let before: BTreeSet<&str> = scopes(old).into_iter().collect();
+            let after: BTreeSet<&str> = scopes(obj).into_iter().collect();
+            if before != after {
+                let list = scopes(obj);
+                let shown = go_slice(
+                    "core.ResourceQuotaScope",
+                    spec["scopes"].is_array().then_some(list.as_slice()),
+                );
+                causes.push(invalid_shown("spec.scopes", &shown, "field is immutable"));
+            }
+        }
+    }
+}
+
+/// Resource names and non-negative (whole, where counted) amounts of `hard` or `used`.
+fn validate_quota_amounts(map: &Value, path: &str, causes: &mut Vec<Cause>) {
+    for (name, q) in quantity_map(map) {
+        let field = format!("{path}[{name}]");
+        let mut msgs = resource_name_msgs(name);
+        if !name.contains('/') && !is_standard_quota_resource(name) {
+            msgs.push("must be a standard resource for quota".to_owned());
+        }
+        invalid_each(causes, &field, name, msgs);
+        if q.is_negative() {
+            let shown = q.to_string();
+            invalid_each(
+                causes,
+                &field,
+                &shown,
+                vec!["must be greater than or equal to 0".to_owned()],
+            );
+        }
+        let counted = INTEGER_RESOURCES.contains(&name) || is_extended_resource(name);
+        if counted && q.milli_value() % 1000 != 0 {
+            causes.push(invalid_shown(field, &q.to_string(), "must be an integer"));
+        }
+    }
+}
+
+/// Conflicting pairs of scopes.
+fn conflicting(scopes: &BTreeSet<&str>) -> usize {
+    [
+        ("BestEffort", "NotBestEffort"),
+        ("Terminating", "NotTerminating"),
+    ]
+    .iter()
+    .filter(|(a, b)| scopes.contains(a) && scopes.contains(b))
+    .count()
+}
+
+/// Upstream's `validateResourceQuotaScopes`.
+fn validate_quota_scopes(spec: &Value, causes: &mut Vec<Cause>) {
+    let scopes = strings(&spec["scopes"]);
+    if scopes.is_empty() {
+        return;
+    }
+    let shown = go_slice("core.ResourceQuotaScope", Some(&scopes));
+    let hard: BTreeSet<&str> = spec["hard"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.keys().map(String::as_str))
+        .collect();
+    for scope in &scopes {
+        if !QUOTA_SCOPES.contains(scope) {
+            causes.push(invalid_shown("spec.scopes", &shown, "unsupported scope"));
+        }
+        for k in &hard {
+            if is_standard_quota_resource(k) && !scope_applies_to(scope, k) {
+                causes.push(invalid_shown(
+                    "spec.scopes",
+                    &shown,
+                    "unsupported scope applied to resource",
+                ));
+            }
+        }
+    }
+    let set: BTreeSet<&str> = scopes.iter().copied().collect();
+    for _ in 0..conflicting(&set) {
+        causes.push(invalid_shown("spec.scopes", &shown, "conflicting scopes"));
+    }
+}
+
+/// Upstream's `validateScopedResourceSelectorRequirement`, except its check of the scopes
+/// against the hard resources (whose message prints the whole selector as Go's `%#v`).
+fn validate_scope_selector(spec: &Value, causes: &mut Vec<Cause>) {
+    const EXISTS_ONLY: &[&str] = &[
+        "BestEffort",
+        "NotBestEffort",
+        "Terminating",
+        "NotTerminating",
+        "CrossNamespacePodAffinity",
+    ];
+    let path = "spec.scopeSelector.matchExpressions";
+    let mut names = BTreeSet::new();
+    let expressions = spec["scopeSelector"]["matchExpressions"].as_array();
+    for req in expressions.into_iter().flatten() {
+        let name = req["scopeName"].as_str().unwrap_or_default();
+        let op = req["operator"].as_str().unwrap_or_default();
+        if !QUOTA_SCOPES.contains(&name) {
             causes.push(Cause::invalid(
-                "metadata.labels",
-                v,
-                "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+                format!("{path}.scopeName"),
+                &json!(name),
+                "unsupported scope",
             ));
         }
-        if !is_qualified_name(k) {
-            causes.push(Cause::invalid(
-                "metadata.labels",
-                &json!(k),
-                "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-            ));
+        if EXISTS_ONLY.contains(&name) && op != "Exists" {
+            causes.push(Cause::invalid(format!("{path}.operator"), &json!(op), "must be 'Exists' when scope is any of ResourceQuotaScopeTerminating, ResourceQuotaScopeNotTerminating, ResourceQuotaScopeBestEffort, ResourceQuotaScopeNotBestEffort or ResourceQuotaScopeCrossNamespacePodAffinity"));
         }
+        let values = strings(&req["values"]);
+        match op {
+            "In" | "NotIn" if values.is_empty() => causes.push(Cause::required(
+                format!("{path}.values"),
+                "must be at least one value when `operator` is 'In' or 'NotIn' for scope selector",
+            )),
+            "Exists" | "DoesNotExist" if !values.is_empty() => causes.push(invalid_shown(
+                format!("{path}.values"),
+                &go_slice("string", Some(&values)),
+                "must be no value when `operator` is 'Exist' or 'DoesNotExist' for scope selector",
+            )),
+            "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
+            _ => causes.push(Cause::invalid(
+                format!("{path}.operator"),
+                &json!(op),
+                "not a valid selector operator",
+            )),
+        }
+        names.insert(name);
+    }
+    let scopes = strings(&spec["scopes"]);
+    let shown = go_slice(
+        "core.ResourceQuotaScope",
+        spec["scopes"].is_array().then_some(scopes.as_slice()),
+    );
+    for _ in 0..conflicting(&names) {
+        // Upstream shows `spec.scopes` here, not the selector.
+        causes.push(invalid_shown(path, &shown, "conflicting scopes"));
     }
 }
 
@@ -1058,6 +2052,239 @@ mod tests {
         json!({"metadata": {"name": "my-api"}, "spec": {"selector": {"matchLabels": {"app": "my-api"}},
           "template": {"metadata": {"labels": {"app": "my-api"}},
             "spec": {"containers": [{"name": "api", "image": "nginx:1.26", "ports": [{"containerPort": 80}]}]}}}})
+    }
+
+    fn invalid(r: &Resource, obj: &Value, old: Option<&Value>) -> String {
+        validate(r, obj, old).unwrap_err().message
+    }
+
+    #[test]
+    fn labels_and_annotations_get_upstream_messages() {
+        let cm = res("", "configmaps");
+        let long = "a".repeat(64);
+        let obj = json!({"metadata": {"name": "c", "labels": {"a/b/c": "x", "ok": long}}});
+        let e = invalid(&cm, &obj, None);
+        assert!(e.contains("metadata.labels: Invalid value: \"a/b/c\": a qualified name must consist of alphanumeric characters"), "{e}");
+        assert!(
+            e.contains(&format!(
+                "metadata.labels: Invalid value: \"{long}\": must be no more than 63 characters"
+            )),
+            "{e}"
+        );
+        let obj = json!({"metadata": {"name": "c", "labels": {"Example.com/x": "-bad"}}});
+        let e = invalid(&cm, &obj, None);
+        assert!(e.contains("metadata.labels: Invalid value: \"Example.com/x\": prefix part a lowercase RFC 1123 subdomain"), "{e}");
+        assert!(
+            e.contains(
+                "metadata.labels: Invalid value: \"-bad\": a valid label must be an empty string"
+            ),
+            "{e}"
+        );
+        // Annotation keys are qualified names whatever their case; the total size is capped.
+        let ok = json!({"metadata": {"name": "c", "annotations": {"Example.com/Note": "x"}}});
+        validate(&cm, &ok, None).unwrap();
+        let bad = json!({"metadata": {"name": "c", "annotations": {"/x": "x"}}});
+        assert!(invalid(&cm, &bad, None).contains(
+            "metadata.annotations: Invalid value: \"/x\": prefix part must be non-empty"
+        ));
+        let big = json!({"metadata": {"name": "c", "annotations": {"k": "v".repeat(262144)}}});
+        assert_eq!(
+            invalid(&cm, &big, None),
+            "ConfigMap \"c\" is invalid: metadata.annotations: Too long: must have at most 262144 bytes"
+        );
+    }
+
+    #[test]
+    fn leases_refuse_non_positive_durations() {
+        let r = res("coordination.k8s.io", "leases");
+        let lease = |d: i64, t: i64| json!({"metadata": {"name": "l"}, "spec": {"leaseDurationSeconds": d, "leaseTransitions": t}});
+        validate(&r, &lease(15, 0), None).unwrap();
+        assert_eq!(
+            invalid(&r, &lease(0, -1), None),
+            "Lease.coordination.k8s.io \"l\" is invalid: [spec.leaseDurationSeconds: Invalid value: 0: must be greater than 0, spec.leaseTransitions: Invalid value: -1: must be greater than or equal to 0]"
+        );
+    }
+
+    #[test]
+    fn nodes_check_pod_cidrs_and_taints() {
+        let r = res("", "nodes");
+        let node = json!({"metadata": {"name": "n1"}, "spec": {"podCIDR": "10.244.1.0/24",
+            "podCIDRs": ["10.244.1.0/24", "fd00::/64"],
+            "taints": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}});
+        validate(&r, &node, None).unwrap();
+        let mut bad = node.clone();
+        bad["spec"]["podCIDRs"] = json!(["10.244.1.0/33", "10.0.0.0/8", "10.1.0.0/16"]);
+        let e = invalid(&r, &bad, None);
+        assert!(e.contains("spec.podCIDRs[0]: Invalid value: \"10.244.1.0/33\": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"), "{e}");
+        assert!(e.contains("spec.podCIDRs: Invalid value: []string{\"10.244.1.0/33\", \"10.0.0.0/8\", \"10.1.0.0/16\"}: may specify no more than one CIDR for each IP family"), "{e}");
+        let mut changed = node.clone();
+        changed["spec"]["podCIDRs"] = json!(["10.244.2.0/24"]);
+        changed["spec"]["podCIDR"] = json!("10.244.2.0/24");
+        assert!(invalid(&r, &changed, Some(&node)).contains(
+            "spec.podCIDRs: Forbidden: node updates may not change podCIDR except from \"\" to valid"
+        ));
+        let mut unset = node.clone();
+        unset["spec"] = json!({});
+        validate(&r, &node, Some(&unset)).unwrap();
+        let mut tainted = node.clone();
+        tainted["spec"]["taints"] = json!([
+            {"key": "a", "effect": "NoSchedule"},
+            {"key": "a", "effect": "NoSchedule"},
+            {"key": "b_", "effect": "Sometimes"},
+            {"key": "c"},
+        ]);
+        let e = invalid(&r, &tainted, None);
+        assert!(e.contains("metadata.taints[1]: Duplicate value: core.Taint{Key:\"a\", Value:\"\", Effect:\"NoSchedule\", TimeAdded:(*v1.Time)(nil)}: taints must be unique by key and effect pair"), "{e}");
+        assert!(
+            e.contains("metadata.taints[2].key: Invalid value: \"b_\": name part must consist of"),
+            "{e}"
+        );
+        assert!(e.contains("metadata.taints[2].effect: Unsupported value: \"Sometimes\": supported values: \"NoSchedule\", \"PreferNoSchedule\", \"NoExecute\""), "{e}");
+        assert!(
+            e.contains("metadata.taints[3].effect: Required value"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn endpoints_check_addresses_and_ports() {
+        let r = res("", "endpoints");
+        let mut ep = json!({"metadata": {"name": "web"}, "subsets": [{
+            "addresses": [{"ip": "10.0.0.7"}, {"ip": "010.0.0.8"}],
+            "ports": [{"port": 80}]}]});
+        default(&r, &mut ep);
+        assert_eq!(ep["subsets"][0]["ports"][0]["protocol"], "TCP");
+        validate(&r, &ep, None).unwrap();
+        let bad = json!({"metadata": {"name": "web"}, "subsets": [{
+            "addresses": [{"ip": "10.0.0.300"}, {"ip": "127.0.0.1"}],
+            "ports": [{"port": 0, "protocol": "HTTP"}, {"name": "Web", "port": 8080, "protocol": "TCP"}]},
+            {"ports": [{"port": 1, "protocol": "UDP"}]}]});
+        let e = invalid(&r, &bad, None);
+        for want in [
+            "subsets[0].addresses[0].ip: Invalid value: \"10.0.0.300\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+            "subsets[0].addresses[0].ip: Invalid value: \"10.0.0.300\": must be a valid IP address,",
+            "subsets[0].addresses[1].ip: Invalid value: \"127.0.0.1\": may not be in the loopback range (127.0.0.0/8, ::1/128)",
+            "subsets[0].ports[0].name: Required value",
+            "subsets[0].ports[0].port: Invalid value: 0: must be between 1 and 65535, inclusive",
+            "subsets[0].ports[0].protocol: Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+            "subsets[0].ports[1].name: Invalid value: \"Web\": a lowercase RFC 1123 label",
+            "subsets[1]: Required value: must specify `addresses` or `notReadyAddresses`",
+        ] {
+            assert!(e.contains(want), "{want}\n{e}");
+        }
+    }
+
+    #[test]
+    fn limit_ranges_keep_min_default_max_in_order() {
+        let r = res("", "limitranges");
+        let lr = |limit: Value| json!({"metadata": {"name": "lr"}, "spec": {"limits": [limit]}});
+        let ok = lr(
+            json!({"type": "Container", "min": {"cpu": "100m"}, "max": {"cpu": 2},
+            "default": {"cpu": "1"}, "defaultRequest": {"cpu": "500m"}}),
+        );
+        validate(&r, &ok, None).unwrap();
+        let e = invalid(
+            &r,
+            &lr(json!({"type": "Container", "min": {"cpu": "2"}, "max": {"cpu": "1"}})),
+            None,
+        );
+        assert_eq!(
+            e,
+            "LimitRange \"lr\" is invalid: spec.limits[0].min[cpu]: Invalid value: 2: min value 2 is greater than max value 1"
+        );
+        let e = invalid(
+            &r,
+            &lr(json!({"type": "Container", "max": {"memory": "1Gi"},
+                "default": {"memory": "1536Mi"}, "defaultRequest": {"memory": "2Gi"}})),
+            None,
+        );
+        for want in [
+            "spec.limits[0].defaultRequest[memory]: Invalid value: 2Gi: default request value 2Gi is greater than max value 1Gi",
+            "spec.limits[0].defaultRequest[memory]: Invalid value: 2Gi: default request value 2Gi is greater than default limit value 1536Mi",
+            "spec.limits[0].default[memory]: Invalid value: 1Gi: default value 1536Mi is greater than max value 1Gi",
+        ] {
+            assert!(e.contains(want), "{want}\n{e}");
+        }
+        let e = invalid(
+            &r,
+            &lr(json!({"type": "Box", "default": {"cpu": "1"}})),
+            None,
+        );
+        assert!(e.contains("spec.limits[0].type: Invalid value: \"Box\": must be a standard limit type or fully qualified"), "{e}");
+        let e = invalid(
+            &r,
+            &lr(json!({"type": "Pod", "default": {"cpu": "1"}})),
+            None,
+        );
+        assert!(
+            e.contains(
+                "spec.limits[0].default: Forbidden: may not be specified when `type` is 'Pod'"
+            ),
+            "{e}"
+        );
+        let e = invalid(
+            &r,
+            &lr(
+                json!({"type": "Container", "max": {"disk": "1"}, "maxLimitRequestRatio": {"disk": "500m"}}),
+            ),
+            None,
+        );
+        assert!(e.contains("spec.limits[0].max[disk]: Invalid value: \"disk\": must be a standard resource type or fully qualified"), "{e}");
+        assert!(e.contains("spec.limits[0].maxLimitRequestRatio[disk]: Invalid value: 500m: ratio 500m is less than 1"), "{e}");
+        let e = validate(
+            &r,
+            &lr(json!({"type": "Container", "max": {"cpu": "lots"}})),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!((e.code, e.reason), (400, "BadRequest"));
+        assert_eq!(
+            e.message,
+            "LimitRange in version \"v1\" cannot be handled as a LimitRange: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+        );
+    }
+
+    #[test]
+    fn resource_quotas_check_amounts_and_scopes() {
+        let r = res("", "resourcequotas");
+        let rq = |spec: Value| json!({"metadata": {"name": "q"}, "spec": spec});
+        let ok = rq(
+            json!({"hard": {"pods": "10", "requests.cpu": "4", "count/deployments.apps": 5},
+            "scopes": ["NotBestEffort"]}),
+        );
+        validate(&r, &ok, None).unwrap();
+        let e = invalid(
+            &r,
+            &rq(json!({"hard": {"cpu": "-1", "pods": "1.5", "bogus": "1"}})),
+            None,
+        );
+        for want in [
+            "spec.hard[cpu]: Invalid value: \"-1\": must be greater than or equal to 0",
+            "spec.hard[pods]: Invalid value: 1500m: must be an integer",
+            "spec.hard[bogus]: Invalid value: \"bogus\": must be a standard resource type or fully qualified",
+            "spec.hard[bogus]: Invalid value: \"bogus\": must be a standard resource for quota",
+        ] {
+            assert!(e.contains(want), "{want}\n{e}");
+        }
+        let e = invalid(
+            &r,
+            &rq(
+                json!({"hard": {"services": "1"}, "scopes": ["Sometimes", "BestEffort", "NotBestEffort"]}),
+            ),
+            None,
+        );
+        for want in [
+            "spec.scopes: Invalid value: []core.ResourceQuotaScope{\"Sometimes\", \"BestEffort\", \"NotBestEffort\"}: unsupported scope",
+            "unsupported scope applied to resource",
+            "conflicting scopes",
+        ] {
+            assert!(e.contains(want), "{want}\n{e}");
+        }
+        let mut changed = ok.clone();
+        changed["spec"]["scopes"] = json!(["Terminating"]);
+        assert!(invalid(&r, &changed, Some(&ok)).contains(
+            "spec.scopes: Invalid value: []core.ResourceQuotaScope{\"Terminating\"}: field is immutable"
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod kubectl;
 mod python;
+mod validation;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
