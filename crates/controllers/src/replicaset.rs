@@ -981,3 +981,640 @@ fn pods_to_delete(
     ranked.truncate(count);
     ranked
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use barge_client::Recording;
+    use barge_client::writer::{Call, Writer};
+    use k8s_openapi::api::apps::v1::ReplicaSetSpec;
+    use k8s_openapi::api::core::v1::{
+        ContainerStatus, PodCondition, PodSpec, PodStatus, ReplicationControllerSpec,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector as Selector, Time};
+    use kube::api::ApiResource;
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn template(l: &BTreeMap<String, String>) -> PodTemplateSpec {
+        PodTemplateSpec {
+            metadata: Some(ObjectMeta {
+                labels: Some(l.clone()),
+                ..Default::default()
+            }),
+            spec: Some(PodSpec::default()),
+        }
+    }
+
+    fn rs(name: &str, replicas: i32, min_ready: i32) -> ReplicaSet {
+        let l = labels(&[("app", name)]);
+        ReplicaSet {
+            metadata: ObjectMeta {
+                namespace: Some("default".into()),
+                name: Some(name.into()),
+                uid: Some(format!("uid-{name}")),
+                generation: Some(2),
+                ..Default::default()
+            },
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(replicas),
+                min_ready_seconds: Some(min_ready),
+                selector: Selector {
+                    match_labels: Some(l.clone()),
+                    ..Default::default()
+                },
+                template: Some(template(&l)),
+            }),
+            status: None,
+        }
+    }
+
+    fn rc(name: &str, replicas: i32) -> ReplicationController {
+        let l = labels(&[("app", name)]);
+        ReplicationController {
+            metadata: ObjectMeta {
+                namespace: Some("default".into()),
+                name: Some(name.into()),
+                uid: Some(format!("uid-{name}")),
+                generation: Some(1),
+                ..Default::default()
+            },
+            spec: Some(ReplicationControllerSpec {
+                replicas: Some(replicas),
+                selector: Some(l.clone()),
+                template: Some(template(&l)),
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    /// A running, ready pod of app `app`, created `age` seconds ago, on `node`.
+    fn pod(name: &str, app: &str, owner: Option<&ReplicaSet>, now: Timestamp) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                namespace: Some("default".into()),
+                name: Some(name.into()),
+                uid: Some(format!("uid-{name}")),
+                resource_version: Some("7".into()),
+                labels: Some(labels(&[("app", app)])),
+                owner_references: owner.map(|o| vec![pods::controller_ref(o)]),
+                creation_timestamp: Some(Time(now - SignedDuration::from_secs(3600))),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                node_name: Some("n1".into()),
+                ..Default::default()
+            }),
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                conditions: Some(vec![PodCondition {
+                    type_: "Ready".into(),
+                    status: "True".into(),
+                    last_transition_time: Some(Time(now - SignedDuration::from_secs(3600))),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn with<F: FnOnce(&mut Pod)>(mut p: Pod, f: F) -> Pod {
+        f(&mut p);
+        p
+    }
+
+    fn ready_since(p: &mut Pod, secs: i64, now: Timestamp) {
+        if let Some(c) = p
+            .status
+            .as_mut()
+            .and_then(|s| s.conditions.as_mut())
+            .and_then(|c| c.first_mut())
+        {
+            c.last_transition_time = Some(Time(now - SignedDuration::from_secs(secs)));
+        }
+    }
+
+    /// The pods created, as the recorded calls show them.
+    fn created_pods(calls: &[Call]) -> Vec<Value> {
+        calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Create { target, object } if target.plural == "pods" => Some(object.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn pod_writes(calls: &[Call]) -> Vec<String> {
+        calls
+            .iter()
+            .map(Call::summary)
+            .filter(|s| !s.contains("events"))
+            .collect()
+    }
+
+    fn event_reasons(calls: &[Call]) -> Vec<String> {
+        calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Create { target, object } if target.plural == "events" => Some(format!(
+                    "{} {}",
+                    object["reason"].as_str().unwrap_or_default(),
+                    object["message"].as_str().unwrap_or_default()
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn status_patch(calls: &[Call], plural: &str) -> Option<Value> {
+        calls.iter().find_map(|c| match c {
+            Call::Patch {
+                target,
+                subresource: Some(s),
+                patch,
+            } if s == "status" && target.plural == plural => Some(patch["status"].clone()),
+            _ => None,
+        })
+    }
+
+    /// Applies what the recorded creates made to the pods cache, as the watch would.
+    fn catch_up(ctx: &Context, created: &[Value]) {
+        for object in created {
+            let mut pod: Pod = serde_json::from_value(object.clone()).unwrap();
+            pod.metadata.resource_version = Some("1".into());
+            ctx.informers.pods.apply(pod);
+        }
+    }
+
+    #[tokio::test]
+    async fn scale_up_creates_pods_with_controller_refs_and_never_twice() {
+        let (ctx, writer) = Context::for_tests();
+        ctx.informers.replica_sets.apply(rs("web", 3, 0));
+        let c = ReplicaSetController::<ReplicaSet>::new(ctx.clone());
+        let key = Key::new("default", "web");
+
+        assert_eq!(c.reconcile(&key).await.unwrap(), None);
+        let calls = writer.take();
+        let created = created_pods(&calls);
+        assert_eq!(created.len(), 3, "{:?}", pod_writes(&calls));
+        for p in &created {
+            assert_eq!(p["metadata"]["generateName"], "web-");
+            assert_eq!(p["metadata"]["namespace"], "default");
+            assert_eq!(p["metadata"]["labels"]["app"], "web");
+            let refs = p["metadata"]["ownerReferences"].as_array().unwrap();
+            assert_eq!(refs.len(), 1);
+            assert_eq!(refs[0]["kind"], "ReplicaSet");
+            assert_eq!(refs[0]["apiVersion"], "apps/v1");
+            assert_eq!(refs[0]["uid"], "uid-web");
+            assert_eq!(refs[0]["controller"], true);
+            assert_eq!(refs[0]["blockOwnerDeletion"], true);
+        }
+        let events = event_reasons(&calls);
+        assert_eq!(events.len(), 3);
+        assert!(events[0].starts_with("SuccessfulCreate Created pod: web-"));
+        let status = status_patch(&calls, "replicasets").unwrap();
+        assert_eq!(status["replicas"], 0);
+        assert_eq!(status["observedGeneration"], 2);
+
+        // The cache has not seen the pods: no more creates.
+        c.reconcile(&key).await.unwrap();
+        assert!(created_pods(&writer.take()).is_empty());
+
+        // The cache catches up: still nothing to create, and the status counts them.
+        catch_up(&ctx, &created);
+        c.reconcile(&key).await.unwrap();
+        let calls = writer.take();
+        assert!(created_pods(&calls).is_empty());
+        assert_eq!(status_patch(&calls, "replicasets").unwrap()["replicas"], 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expectations_expire_after_five_minutes() {
+        let (ctx, writer) = Context::for_tests();
+        ctx.informers.replica_sets.apply(rs("web", 2, 0));
+        let c = ReplicaSetController::<ReplicaSet>::new(ctx.clone());
+        let key = Key::new("default", "web");
+        c.reconcile(&key).await.unwrap();
+        assert_eq!(created_pods(&writer.take()).len(), 2);
+        tokio::time::advance(Duration::from_secs(299)).await;
+        c.reconcile(&key).await.unwrap();
+        assert!(created_pods(&writer.take()).is_empty());
+        tokio::time::advance(Duration::from_secs(2)).await;
+        c.reconcile(&key).await.unwrap();
+        assert_eq!(created_pods(&writer.take()).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_pods_watch_observes_creations_and_deletions() {
+        let (ctx, writer) = Context::for_tests();
+        let web = rs("web", 1, 0);
+        ctx.informers.replica_sets.apply(web.clone());
+        let c = ReplicaSetController::<ReplicaSet>::new(ctx.clone());
+        let key = Key::new("default", "web");
+        c.reconcile(&key).await.unwrap();
+        let created = created_pods(&writer.take());
+        assert_eq!(created.len(), 1);
+        let name = created[0]["metadata"]["name"].as_str().unwrap().to_owned();
+        assert!(!c.expectations.satisfied(&key, &ctx.informers.pods));
+        c.expectations.creation_observed(&key, &name);
+        assert!(c.expectations.satisfied(&key, &ctx.informers.pods));
+
+        // An orphan pod change is mapped to the matching ReplicaSets only.
+        ctx.informers.replica_sets.apply(rs("db", 1, 0));
+        let orphan = pod("x", "web", None, Timestamp::now());
+        assert_eq!(
+            pod_owner_keys(&orphan, &ctx.informers.replica_sets),
+            [key.clone()]
+        );
+        let owned = pod("y", "other", Some(&web), Timestamp::now());
+        assert_eq!(pod_owner_keys(&owned, &ctx.informers.replica_sets), [key]);
+    }
+
+    #[tokio::test]
+    async fn terminating_and_finished_pods_are_not_counted() {
+        let (ctx, writer) = Context::for_tests();
+        let web = rs("web", 2, 0);
+        ctx.informers.replica_sets.apply(web.clone());
+        let now = Timestamp::now();
+        ctx.informers.pods.apply(pod("a", "web", Some(&web), now));
+        ctx.informers
+            .pods
+            .apply(with(pod("b", "web", Some(&web), now), |p| {
+                p.metadata.deletion_timestamp = Some(Time(now));
+            }));
+        ctx.informers
+            .pods
+            .apply(with(pod("c", "web", Some(&web), now), |p| {
+                p.status.as_mut().unwrap().phase = Some("Failed".into());
+            }));
+        let c = ReplicaSetController::<ReplicaSet>::new(ctx.clone());
+        c.reconcile(&Key::new("default", "web")).await.unwrap();
+        let calls = writer.take();
+        assert_eq!(created_pods(&calls).len(), 1);
+        assert_eq!(status_patch(&calls, "replicasets").unwrap()["replicas"], 1);
+    }
+
+    #[tokio::test]
+    async fn scale_down_deletes_in_rank_order_once() {
+        let (ctx, writer) = Context::for_tests();
+        let web = rs("web", 2, 0);
+        ctx.informers.replica_sets.apply(web.clone());
+        let now = Timestamp::now();
+        let keep_old = pod("old", "web", Some(&web), now);
+        let keep_older = with(pod("older", "web", Some(&web), now), |p| {
+            p.metadata.creation_timestamp = Some(Time(now - SignedDuration::from_secs(100_000)));
+        });
+        let unready = with(pod("unready", "web", Some(&web), now), |p| {
+            p.status.as_mut().unwrap().conditions = None;
+        });
+        let pending = with(pod("pending", "web", Some(&web), now), |p| {
+            p.status.as_mut().unwrap().phase = Some("Pending".into());
+        });
+        for p in [keep_old, keep_older, unready, pending] {
+            ctx.informers.pods.apply(p);
+        }
+        let c = ReplicaSetController::<ReplicaSet>::new(ctx.clone());
+        let key = Key::new("default", "web");
+        c.reconcile(&key).await.unwrap();
+        let calls = writer.take();
+        let mut deletes: Vec<_> = calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Delete { target, options } => {
+                    assert_eq!(
+                        options.uid.as_deref(),
+                        Some(&*format!("uid-{}", target.name))
+                    );
+                    Some(target.name.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        deletes.sort();
+        assert_eq!(deletes, ["pending", "unready"]);
+        let events = event_reasons(&calls);
+        assert!(events.contains(&"SuccessfulDelete Deleted pod: pending".to_owned()));
+        // Before the cache shows the deletions, nothing more is deleted.
+        c.reconcile(&key).await.unwrap();
+        assert!(
+            pod_writes(&writer.take())
+                .iter()
+                .all(|s| !s.starts_with("delete"))
+        );
+        // Once the pods terminate, the expectations are met.
+        ctx.informers.pods.delete(&Key::new("default", "pending"));
+        ctx.informers.pods.delete(&Key::new("default", "unready"));
+        assert!(c.expectations.satisfied(&key, &ctx.informers.pods));
+    }
+
+    #[test]
+    fn deletion_ranks_follow_upstream() {
+        let now = Timestamp::now();
+        let base = || pod("p", "web", None, now);
+        let named = |name: &str, f: &dyn Fn(&mut Pod)| {
+            let mut p = base();
+            p.metadata.name = Some(name.into());
+            p.metadata.uid = Some(format!("uid-{name}"));
+            f(&mut p);
+            Arc::new(p)
+        };
+        let pods = vec![
+            named("oldest", &|p| {
+                p.metadata.creation_timestamp =
+                    Some(Time(now - SignedDuration::from_secs(1_000_000)));
+            }),
+            named("ready-long", &|p| ready_since(p, 100_000, now)),
+            named("restarts", &|p| {
+                p.status.as_mut().unwrap().container_statuses = Some(vec![ContainerStatus {
+                    restart_count: 5,
+                    ..Default::default()
+                }]);
+            }),
+            named("newer", &|p| {
+                p.metadata.creation_timestamp = Some(Time(now - SignedDuration::from_secs(10)));
+            }),
+            named("ready-recent", &|p| ready_since(p, 10, now)),
+            named("cheap", &|p| {
+                p.metadata.annotations = Some(labels(&[(POD_DELETION_COST, "-10")]));
+            }),
+            named("not-ready", &|p| {
+                p.status.as_mut().unwrap().conditions = None
+            }),
+            named("running-unknown", &|p| {
+                p.status.as_mut().unwrap().phase = Some("Unknown".into());
+            }),
+            named("pending", &|p| {
+                p.status.as_mut().unwrap().phase = Some("Pending".into())
+            }),
+            named("unscheduled", &|p| {
+                p.spec.as_mut().unwrap().node_name = None
+            }),
+        ];
+        let mut shuffled = pods.clone();
+        shuffled.reverse();
+        shuffled.swap(0, 4);
+        let order: Vec<_> = pods_to_delete(&shuffled, &shuffled, pods.len() - 1, now)
+            .iter()
+            .map(|p| p.metadata.name.clone().unwrap())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "unscheduled",
+                "pending",
+                "running-unknown",
+                "not-ready",
+                "cheap",
+                "ready-recent",
+                "restarts",
+                "newer",
+                "oldest",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn adopts_matching_orphans_and_releases_unmatched_pods() {
+        let (ctx, writer) = Context::for_tests();
+        let web = rs("web", 1, 0);
+        let other = rs("other", 1, 0);
+        ctx.informers.replica_sets.apply(web.clone());
+        let now = Timestamp::now();
+        ctx.informers.pods.apply(pod("orphan", "web", None, now));
+        ctx.informers
+            .pods
+            .apply(pod("mislabeled", "db", Some(&web), now));
+        ctx.informers
+            .pods
+            .apply(pod("theirs", "web", Some(&other), now));
+        ctx.informers
+            .pods
+            .apply(with(pod("dying", "web", None, now), |p| {
+                p.metadata.deletion_timestamp = Some(Time(now));
+            }));
+        let c = ReplicaSetController::<ReplicaSet>::new(ctx.clone());
+        c.reconcile(&Key::new("default", "web")).await.unwrap();
+        let calls = writer.take();
+        let mut patches: Vec<_> = calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Patch {
+                    target,
+                    subresource: None,
+                    patch,
+                } if target.plural == "pods" => Some((target.name.clone(), patch.clone())),
+                _ => None,
+            })
+            .collect();
+        patches.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(patches.len(), 2, "{patches:?}");
+        let (name, release) = &patches[0];
+        assert_eq!(name, "mislabeled");
+        assert_eq!(release["metadata"]["ownerReferences"], Value::Null);
+        assert_eq!(release["metadata"]["resourceVersion"], "7");
+        let (name, adopt) = &patches[1];
+        assert_eq!(name, "orphan");
+        assert_eq!(adopt["metadata"]["resourceVersion"], "7");
+        assert_eq!(adopt["metadata"]["ownerReferences"][0]["uid"], "uid-web");
+        assert_eq!(adopt["metadata"]["ownerReferences"][0]["controller"], true);
+        // The adopted pod counts: nothing is created.
+        assert!(created_pods(&calls).is_empty());
+        assert_eq!(status_patch(&calls, "replicasets").unwrap()["replicas"], 1);
+    }
+
+    #[tokio::test]
+    async fn status_counts_availability_after_min_ready_seconds() {
+        let (ctx, writer) = Context::for_tests();
+        let web = rs("web", 2, 30);
+        ctx.informers.replica_sets.apply(web.clone());
+        let now = Timestamp::now();
+        ctx.informers.pods.apply(pod("a", "web", Some(&web), now));
+        ctx.informers
+            .pods
+            .apply(with(pod("b", "web", Some(&web), now), |p| {
+                ready_since(p, 5, now);
+                p.metadata.labels.as_mut().unwrap().remove("app");
+                p.metadata
+                    .labels
+                    .as_mut()
+                    .unwrap()
+                    .insert("app".into(), "web".into());
+            }));
+        ctx.informers
+            .pods
+            .apply(with(pod("c", "web", Some(&web), now), |p| {
+                p.metadata.deletion_timestamp = Some(Time(now));
+            }));
+        let c = ReplicaSetController::<ReplicaSet>::new(ctx.clone());
+        let again = c.reconcile(&Key::new("default", "web")).await.unwrap();
+        assert_eq!(again, Some(Duration::from_secs(30)));
+        let status = status_patch(&writer.take(), "replicasets").unwrap();
+        assert_eq!(status["replicas"], 2);
+        assert_eq!(status["fullyLabeledReplicas"], 2);
+        assert_eq!(status["readyReplicas"], 2);
+        assert_eq!(status["availableReplicas"], 1);
+        assert_eq!(status["conditions"], Value::Null);
+
+        // Status as written: no further write, and no requeue once all are available.
+        let mut written = web.clone();
+        written.status = serde_json::from_value(status).unwrap();
+        ctx.informers.replica_sets.apply(written);
+        ctx.informers
+            .pods
+            .apply(with(pod("b", "web", Some(&web), now), |p| {
+                ready_since(p, 60, now);
+            }));
+        let again = c.reconcile(&Key::new("default", "web")).await.unwrap();
+        assert_eq!(again, None);
+        let status = status_patch(&writer.take(), "replicasets").unwrap();
+        assert_eq!(status["availableReplicas"], 2);
+    }
+
+    /// Records like [`Recording`] but refuses pod creates after the first `ok`.
+    #[derive(Debug, Default)]
+    struct Quota {
+        inner: Recording,
+        ok: usize,
+        creates: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Writer for Quota {
+        async fn create(
+            &self,
+            resource: &ApiResource,
+            namespace: &str,
+            object: Value,
+        ) -> kube::Result<Value> {
+            if resource.plural == "pods" && self.creates.fetch_add(1, Ordering::SeqCst) >= self.ok {
+                return Err(kube::Error::Api(Box::new(kube::core::Status {
+                    code: 403,
+                    message: "exceeded quota: pods".into(),
+                    reason: "Forbidden".into(),
+                    ..Default::default()
+                })));
+            }
+            self.inner.create(resource, namespace, object).await
+        }
+        async fn merge_patch(
+            &self,
+            resource: &ApiResource,
+            namespace: &str,
+            name: &str,
+            subresource: Option<&str>,
+            patch: Value,
+        ) -> kube::Result<Value> {
+            self.inner
+                .merge_patch(resource, namespace, name, subresource, patch)
+                .await
+        }
+        async fn delete(
+            &self,
+            resource: &ApiResource,
+            namespace: &str,
+            name: &str,
+            options: &Delete,
+        ) -> kube::Result<()> {
+            self.inner.delete(resource, namespace, name, options).await
+        }
+        async fn delete_collection(
+            &self,
+            resource: &ApiResource,
+            namespace: &str,
+        ) -> kube::Result<()> {
+            self.inner.delete_collection(resource, namespace).await
+        }
+    }
+
+    #[tokio::test]
+    async fn failed_creates_stop_the_slow_start_and_set_replica_failure() {
+        let (mut ctx, _) = Context::for_tests();
+        let quota = Arc::new(Quota {
+            ok: 4,
+            ..Default::default()
+        });
+        ctx.writer = quota.clone();
+        ctx.informers.replica_sets.apply(rs("web", 20, 0));
+        let c = ReplicaSetController::<ReplicaSet>::new(ctx.clone());
+        assert!(c.reconcile(&Key::new("default", "web")).await.is_err());
+        // Batches 1 and 2 succeed; the batch of 4 fails (one ok, three refused); no batch of 8.
+        assert_eq!(quota.creates.load(Ordering::SeqCst), 7);
+        let calls = quota.inner.take();
+        assert_eq!(created_pods(&calls).len(), 4);
+        let events = event_reasons(&calls);
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| *e == "FailedCreate Error creating: exceeded quota: pods")
+                .count(),
+            1
+        );
+        // The two repeats fold into that event's count.
+        let repeats = calls
+            .iter()
+            .filter(|c| c.summary().starts_with("patch events"))
+            .count();
+        assert_eq!(repeats, 2);
+        let status = status_patch(&calls, "replicasets").unwrap();
+        let cond = &status["conditions"][0];
+        assert_eq!(cond["type"], "ReplicaFailure");
+        assert_eq!(cond["status"], "True");
+        assert_eq!(cond["reason"], "FailedCreate");
+        assert_eq!(cond["message"], "exceeded quota: pods");
+    }
+
+    #[tokio::test]
+    async fn replication_controllers_work_the_same() {
+        let (ctx, writer) = Context::for_tests();
+        ctx.informers.replication_controllers.apply(rc("web", 2));
+        let c = ReplicationManager::new(ctx.clone());
+        let key = Key::new("default", "web");
+        c.reconcile(&key).await.unwrap();
+        let calls = writer.take();
+        let created = created_pods(&calls);
+        assert_eq!(created.len(), 2);
+        let owner = &created[0]["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "ReplicationController");
+        assert_eq!(owner["apiVersion"], "v1");
+        assert_eq!(owner["uid"], "uid-web");
+        assert!(status_patch(&calls, "replicationcontrollers").is_some());
+        c.reconcile(&key).await.unwrap();
+        assert!(created_pods(&writer.take()).is_empty());
+
+        // Scale down to one: the unready pod goes.
+        catch_up(&ctx, &created);
+        let mut one = rc("web", 1);
+        one.status = None;
+        ctx.informers.replication_controllers.apply(one);
+        let names: Vec<String> = created
+            .iter()
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        let mut ready: Pod = ctx
+            .informers
+            .pods
+            .cache()
+            .get("default", &names[0])
+            .unwrap()
+            .as_ref()
+            .clone();
+        ready.spec.as_mut().unwrap().node_name = Some("n1".into());
+        ready.status = pod("x", "web", None, Timestamp::now()).status;
+        ctx.informers.pods.apply(ready);
+        c.reconcile(&key).await.unwrap();
+        let deletes: Vec<_> = pod_writes(&writer.take())
+            .into_iter()
+            .filter(|s| s.starts_with("delete"))
+            .collect();
+        assert_eq!(deletes, [format!("delete pods default/{}", names[1])]);
+    }
+}
