@@ -1784,3 +1784,527 @@ fn replica_failure(old: &[ReplicaSet], new_rs: Option<&ReplicaSet>) -> Option<De
         .and_then(failure)
         .or_else(|| old.iter().chain(new_rs).find_map(failure))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use barge_client::Recording;
+    use barge_client::writer::Call;
+    use k8s_openapi::api::apps::v1::{
+        DeploymentStrategy, ReplicaSetCondition, RollingUpdateDeployment,
+    };
+    use k8s_openapi::api::core::v1::{Container, PodSpec, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn template(image: &str) -> PodTemplateSpec {
+        PodTemplateSpec {
+            metadata: Some(ObjectMeta {
+                labels: Some(labels(&[("app", "web")])),
+                ..Default::default()
+            }),
+            spec: Some(PodSpec {
+                containers: vec![Container {
+                    name: "web".into(),
+                    image: Some(image.into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+        }
+    }
+
+    fn rolling(surge: IntOrString, unavailable: IntOrString) -> DeploymentStrategy {
+        DeploymentStrategy {
+            type_: Some("RollingUpdate".into()),
+            rolling_update: Some(RollingUpdateDeployment {
+                max_surge: Some(surge),
+                max_unavailable: Some(unavailable),
+            }),
+        }
+    }
+
+    fn recreate() -> DeploymentStrategy {
+        DeploymentStrategy {
+            type_: Some("Recreate".into()),
+            rolling_update: None,
+        }
+    }
+
+    fn deployment(replicas: i32, image: &str, strategy: DeploymentStrategy) -> Deployment {
+        Deployment {
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("default".into()),
+                uid: Some("uid-web".into()),
+                generation: Some(1),
+                resource_version: Some("1".into()),
+                ..Default::default()
+            },
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                selector: LabelSelector {
+                    match_labels: Some(labels(&[("app", "web")])),
+                    ..Default::default()
+                },
+                template: template(image),
+                strategy: Some(strategy),
+                revision_history_limit: Some(10),
+                progress_deadline_seconds: Some(600),
+                ..Default::default()
+            }),
+            status: None,
+        }
+    }
+
+    fn hash_of(d: &Deployment) -> String {
+        compute_hash(&d.spec.as_ref().unwrap().template, None)
+    }
+
+    /// An RS of `d`'s template (as the controller would have made it) with `n` pods, all
+    /// available.
+    fn owned_rs(d: &Deployment, image: &str, n: i32, revision: i64, age_secs: i64) -> ReplicaSet {
+        let mut t = template(image);
+        let hash = compute_hash(&t, None);
+        t.metadata
+            .as_mut()
+            .unwrap()
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(POD_TEMPLATE_HASH.into(), hash.clone());
+        let replicas = d.spec.as_ref().unwrap().replicas.unwrap();
+        ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some(format!("web-{hash}")),
+                namespace: Some("default".into()),
+                uid: Some(format!("uid-web-{hash}")),
+                resource_version: Some("5".into()),
+                creation_timestamp: Some(Time(
+                    Timestamp::now() - SignedDuration::from_secs(age_secs),
+                )),
+                labels: t.metadata.as_ref().unwrap().labels.clone(),
+                annotations: Some(labels(&[
+                    (REVISION, &revision.to_string()),
+                    (DESIRED_REPLICAS, &replicas.to_string()),
+                    (
+                        MAX_REPLICAS,
+                        &(replicas + max_surge(d.spec.as_ref().unwrap())).to_string(),
+                    ),
+                ])),
+                owner_references: Some(vec![controller_ref(d)]),
+                ..Default::default()
+            },
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(n),
+                selector: LabelSelector {
+                    match_labels: Some(labels(&[("app", "web"), (POD_TEMPLATE_HASH, &hash)])),
+                    ..Default::default()
+                },
+                template: Some(t),
+                min_ready_seconds: None,
+            }),
+            status: Some(ReplicaSetStatus {
+                replicas: n,
+                available_replicas: Some(n),
+                ready_replicas: Some(n),
+                ..Default::default()
+            }),
+        }
+    }
+
+    /// RFC 7386.
+    fn merge(target: &mut Value, patch: &Value) {
+        match patch {
+            Value::Object(p) => {
+                if !target.is_object() {
+                    *target = json!({});
+                }
+                let t = target.as_object_mut().unwrap();
+                for (k, v) in p {
+                    if v.is_null() {
+                        t.remove(k);
+                    } else {
+                        merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                    }
+                }
+            }
+            other => *target = other.clone(),
+        }
+    }
+
+    /// A cluster of seeded caches that the recorded writes are applied to.
+    struct Sim {
+        ctx: Context,
+        writer: Arc<Recording>,
+        controller: DeploymentController,
+        rv: u64,
+        events: Vec<String>,
+    }
+
+    impl Sim {
+        fn new() -> Self {
+            let (ctx, writer) = Context::for_tests();
+            let controller = DeploymentController::new(&ctx);
+            Self {
+                ctx,
+                writer,
+                controller,
+                rv: 100,
+                events: Vec::new(),
+            }
+        }
+
+        fn deployment(&self) -> Deployment {
+            (*self
+                .ctx
+                .informers
+                .deployments
+                .cache()
+                .get("default", "web")
+                .unwrap())
+            .clone()
+        }
+
+        fn rs(&self, name: &str) -> ReplicaSet {
+            (*self
+                .ctx
+                .informers
+                .replica_sets
+                .cache()
+                .get("default", name)
+                .unwrap())
+            .clone()
+        }
+
+        fn all_rs(&self) -> Vec<ReplicaSet> {
+            let mut v: Vec<ReplicaSet> = self
+                .ctx
+                .informers
+                .replica_sets
+                .cache()
+                .list()
+                .iter()
+                .map(|r| (**r).clone())
+                .collect();
+            v.sort_by(by_creation);
+            v
+        }
+
+        async fn reconcile(&mut self) -> Option<Duration> {
+            self.controller
+                .reconcile(&Key::new("default", "web"))
+                .await
+                .unwrap()
+        }
+
+        /// Applies the recorded writes to the caches; returns their summaries (events apart).
+        fn apply(&mut self) -> Vec<Call> {
+            let mut calls = Vec::new();
+            for call in self.writer.take() {
+                self.rv += 1;
+                let rv = self.rv.to_string();
+                match &call {
+                    Call::Create { target, object } if target.plural == "events" => {
+                        self.events
+                            .push(object["message"].as_str().unwrap_or_default().to_owned());
+                        continue;
+                    }
+                    Call::Patch { target, .. } if target.plural == "events" => continue,
+                    Call::Create { target, object } if target.plural == "replicasets" => {
+                        let mut rs: ReplicaSet = serde_json::from_value(object.clone()).unwrap();
+                        rs.metadata.resource_version = Some(rv);
+                        rs.metadata.creation_timestamp = Some(Time(
+                            Timestamp::now() + SignedDuration::from_secs(self.rv as i64),
+                        ));
+                        rs.status = Some(ReplicaSetStatus::default());
+                        self.ctx.informers.replica_sets.apply(rs);
+                    }
+                    Call::Patch { target, patch, .. } if target.plural == "replicasets" => {
+                        let rs = self.rs(&target.name);
+                        let mut v = serde_json::to_value(&rs).unwrap();
+                        merge(&mut v, patch);
+                        v["metadata"]["resourceVersion"] = json!(rv);
+                        self.ctx
+                            .informers
+                            .replica_sets
+                            .apply(serde_json::from_value(v).unwrap());
+                    }
+                    Call::Patch { target, patch, .. } if target.plural == "deployments" => {
+                        let mut v = serde_json::to_value(self.deployment()).unwrap();
+                        merge(&mut v, patch);
+                        v["metadata"]["resourceVersion"] = json!(rv);
+                        self.ctx
+                            .informers
+                            .deployments
+                            .apply(serde_json::from_value(v).unwrap());
+                    }
+                    Call::Delete { target, .. } if target.plural == "replicasets" => {
+                        self.ctx
+                            .informers
+                            .replica_sets
+                            .delete(&Key::new("default", &target.name));
+                    }
+                    _ => {}
+                }
+                calls.push(call);
+            }
+            calls
+        }
+
+        fn summaries(&mut self) -> Vec<String> {
+            self.apply().iter().map(Call::summary).collect()
+        }
+
+        /// The ReplicaSet controller and kubelets: pods exist for every RS's spec (extra ones
+        /// gone at once); new ones not yet available.
+        fn pods_created(&mut self) {
+            for mut rs in self.all_rs() {
+                let n = spec_replicas(&rs);
+                let status = rs.status.get_or_insert_with(Default::default);
+                status.replicas = n;
+                let available = status.available_replicas.unwrap_or(0).min(n);
+                status.available_replicas = Some(available);
+                status.ready_replicas = Some(available);
+                self.ctx.informers.replica_sets.apply(rs);
+            }
+        }
+
+        /// Every pod available.
+        fn pods_ready(&mut self) {
+            for mut rs in self.all_rs() {
+                let n = spec_replicas(&rs);
+                rs.status = Some(ReplicaSetStatus {
+                    replicas: n,
+                    available_replicas: Some(n),
+                    ready_replicas: Some(n),
+                    ..Default::default()
+                });
+                self.ctx.informers.replica_sets.apply(rs);
+            }
+        }
+
+        fn set_template(&mut self, image: &str) {
+            let mut d = self.deployment();
+            d.spec.as_mut().unwrap().template = template(image);
+            d.metadata.generation = Some(d.metadata.generation.unwrap_or(1) + 1);
+            self.ctx.informers.deployments.apply(d);
+        }
+
+        fn status(&self) -> DeploymentStatus {
+            self.deployment().status.unwrap_or_default()
+        }
+    }
+
+    fn progressing(status: &DeploymentStatus) -> (String, String, String) {
+        let c = condition(status, PROGRESSING).expect("a Progressing condition");
+        (
+            c.status.clone(),
+            c.reason.clone().unwrap_or_default(),
+            c.message.clone().unwrap_or_default(),
+        )
+    }
+
+    #[test]
+    fn the_hash_is_stable_short_and_in_the_safe_alphabet() {
+        let t = template("nginx:1");
+        let h = compute_hash(&t, None);
+        assert_eq!(h, compute_hash(&t.clone(), None));
+        assert!(!h.is_empty() && h.len() <= 10, "{h}");
+        assert!(
+            h.chars().all(|c| "bcdfghjklmnpqrstvwxz2456789".contains(c)),
+            "{h}"
+        );
+        assert_ne!(h, compute_hash(&template("nginx:2"), None));
+        assert_ne!(h, compute_hash(&t, Some(1)));
+        // SafeEncodeString maps the decimal digits as upstream does.
+        assert_eq!(safe_encode("0123456789"), "456789bcdf");
+    }
+
+    #[test]
+    fn surge_rounds_up_and_unavailable_rounds_down() {
+        let pct = |s: &str| IntOrString::String(s.into());
+        assert_eq!(
+            resolve_fenceposts(Some(&pct("25%")), Some(&pct("25%")), 10).unwrap(),
+            (3, 2)
+        );
+        assert_eq!(
+            resolve_fenceposts(Some(&pct("30%")), Some(&pct("30%")), 5).unwrap(),
+            (2, 1)
+        );
+        assert_eq!(
+            resolve_fenceposts(Some(&IntOrString::Int(2)), Some(&IntOrString::Int(0)), 3).unwrap(),
+            (2, 0)
+        );
+        // Both zero: one may be unavailable.
+        assert_eq!(
+            resolve_fenceposts(Some(&pct("0%")), Some(&pct("10%")), 3).unwrap(),
+            (0, 1)
+        );
+        assert!(resolve_fenceposts(Some(&pct("25")), None, 3).is_err());
+        let mut spec = deployment(3, "a", rolling(pct("50%"), pct("100%")))
+            .spec
+            .unwrap();
+        assert_eq!(max_unavailable(&spec), 3, "capped at replicas");
+        spec.strategy = Some(recreate());
+        assert_eq!((max_surge(&spec), max_unavailable(&spec)), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_new_deployment_creates_its_replica_set_and_scales_it() {
+        let mut sim = Sim::new();
+        let mut d = deployment(3, "nginx:1", rolling("25%".into_ios(), "25%".into_ios()));
+        d.metadata.annotations = Some(labels(&[
+            (
+                "kubernetes.io/change-cause",
+                "kubectl create deployment web",
+            ),
+            (LAST_APPLIED, "{}"),
+        ]));
+        let hash = hash_of(&d);
+        sim.ctx.informers.deployments.apply(d);
+        sim.reconcile().await;
+        let calls = sim.apply();
+        let summaries: Vec<String> = calls.iter().map(Call::summary).collect();
+        assert_eq!(
+            summaries,
+            [
+                format!("create replicasets default/web-{hash}"),
+                "patch deployments default/web".into(),
+                "patch deployments/status default/web".into(),
+            ]
+        );
+        let Call::Create { object: rs, .. } = &calls[0] else {
+            panic!()
+        };
+        assert_eq!(rs["metadata"]["labels"]["pod-template-hash"], hash.as_str());
+        assert_eq!(rs["metadata"]["labels"]["app"], "web");
+        assert_eq!(
+            rs["spec"]["selector"]["matchLabels"]["pod-template-hash"],
+            hash.as_str()
+        );
+        assert_eq!(
+            rs["spec"]["template"]["metadata"]["labels"]["pod-template-hash"],
+            hash.as_str()
+        );
+        assert_eq!(rs["spec"]["replicas"], 3);
+        let owner = &rs["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["kind"], "Deployment");
+        assert_eq!(owner["apiVersion"], "apps/v1");
+        assert_eq!(owner["uid"], "uid-web");
+        assert_eq!(owner["controller"], true);
+        assert_eq!(owner["blockOwnerDeletion"], true);
+        let annotations = &rs["metadata"]["annotations"];
+        assert_eq!(annotations[REVISION], "1");
+        assert_eq!(annotations[DESIRED_REPLICAS], "3");
+        assert_eq!(annotations[MAX_REPLICAS], "4");
+        assert_eq!(
+            annotations["kubernetes.io/change-cause"],
+            "kubectl create deployment web"
+        );
+        assert!(annotations.get(LAST_APPLIED).is_none());
+        assert_eq!(
+            sim.events,
+            [format!("Scaled up replica set web-{hash} from 0 to 3")]
+        );
+        let d = sim.deployment();
+        assert_eq!(annotation(&d, REVISION), Some("1"));
+        let status = d.status.unwrap();
+        assert_eq!(status.observed_generation, Some(1));
+        assert_eq!(
+            progressing(&status),
+            (
+                "True".into(),
+                NEW_REPLICA_SET_CREATED.into(),
+                format!("Created new replica set \"web-{hash}\"")
+            )
+        );
+        let available = condition(&status, AVAILABLE).unwrap();
+        assert_eq!(available.status, "False");
+        assert_eq!(
+            available.reason.as_deref(),
+            Some(MINIMUM_REPLICAS_UNAVAILABLE)
+        );
+        assert_eq!(
+            available.message.as_deref(),
+            Some("Deployment does not have minimum availability.")
+        );
+
+        // Nothing changed: nothing written.
+        sim.reconcile().await;
+        assert!(
+            sim.summaries().is_empty(),
+            "unchanged status is not written"
+        );
+        // Pods created, then available.
+        sim.pods_created();
+        sim.reconcile().await;
+        assert_eq!(sim.summaries(), ["patch deployments/status default/web"]);
+        let status = sim.status();
+        assert_eq!(
+            (
+                status.replicas,
+                status.updated_replicas,
+                status.available_replicas
+            ),
+            (Some(3), Some(3), Some(0))
+        );
+        assert_eq!(status.unavailable_replicas, Some(3));
+        assert_eq!(
+            progressing(&status),
+            (
+                "True".into(),
+                REPLICA_SET_UPDATED.into(),
+                format!("ReplicaSet \"web-{hash}\" is progressing.")
+            )
+        );
+        sim.pods_ready();
+        sim.reconcile().await;
+        assert_eq!(sim.summaries(), ["patch deployments/status default/web"]);
+        let status = sim.status();
+        assert_eq!(
+            (
+                status.replicas,
+                status.updated_replicas,
+                status.ready_replicas,
+                status.available_replicas,
+                status.unavailable_replicas
+            ),
+            (Some(3), Some(3), Some(3), Some(3), Some(0))
+        );
+        assert_eq!(
+            progressing(&status),
+            (
+                "True".into(),
+                NEW_RS_AVAILABLE.into(),
+                format!("ReplicaSet \"web-{hash}\" has successfully progressed.")
+            )
+        );
+        let available = condition(&status, AVAILABLE).unwrap();
+        assert_eq!(
+            (available.status.as_str(), available.message.as_deref()),
+            ("True", Some("Deployment has minimum availability."))
+        );
+        assert_eq!(
+            sim.reconcile().await,
+            None,
+            "complete: no deadline to check"
+        );
+        assert!(sim.summaries().is_empty());
+    }
+
+    trait IntoIos {
+        fn into_ios(self) -> IntOrString;
+    }
+    impl IntoIos for &str {
+        fn into_ios(self) -> IntOrString {
+            IntOrString::String(self.into())
+        }
+    }
+}
