@@ -24,6 +24,10 @@ const RULES: &[(&str, &[&str])] = &[
     ("xtask", &[]),
 ];
 
+/// Crates any crate may use in its tests: the harness, and a real in-process API server (on
+/// its store) for the components that are its clients.
+const TEST_ONLY: &[&str] = &["barge-testkit", "barge-apiserver", "barge-store"];
+
 /// Crates that must not appear anywhere in the build, and why.
 const FORBIDDEN: &[(&str, &str)] = &[
     ("aws-lc-sys", "crypto goes through ring only"),
@@ -108,7 +112,7 @@ fn check(metadata: &Value) -> Vec<String> {
             let dev = dep["kind"].as_str() == Some("dev");
             let ok = allowed.contains(&"*")
                 || allowed.contains(&dep_name)
-                || (dev && dep_name == "barge-testkit");
+                || (dev && TEST_ONLY.contains(&dep_name));
             if !ok {
                 let kind = if dev { "dev-dependency" } else { "dependency" };
                 violations.push(format!("{name} may not have {dep_name} as a {kind}"));

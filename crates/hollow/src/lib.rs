@@ -53,6 +53,8 @@ pub struct Options {
     pub name_prefix: String,
     /// How long after a pod is bound it is reported running. Default 0: at once, as KWOK does.
     pub pod_start_delay: Duration,
+    /// How long the pods of Jobs run before they are reported Succeeded (default 1 s).
+    pub job_duration: Duration,
     /// How long a graceful deletion takes at most (the pod's grace period if shorter).
     /// Default 500 ms.
     pub termination_delay: Duration,
@@ -86,6 +88,7 @@ impl Default for Options {
             nodes: 1,
             name_prefix: "hollow-".to_owned(),
             pod_start_delay: Duration::ZERO,
+            job_duration: Duration::from_secs(1),
             termination_delay: Duration::from_millis(500),
             fail_after: None,
             cpu: "4".to_owned(),

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStatus, HostIP,
     PodCondition, PodIP, PodStatus,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use serde::{Deserialize, Deserializer};
 use serde_json::{Value, json};
 
@@ -23,6 +23,7 @@ struct SlimMeta {
     resource_version: Option<String>,
     deletion_timestamp: Option<Time>,
     deletion_grace_period_seconds: Option<i64>,
+    owner_references: Option<Vec<OwnerReference>>,
 }
 
 fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
@@ -34,6 +35,7 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
         resource_version: m.resource_version,
         deletion_timestamp: m.deletion_timestamp,
         deletion_grace_period_seconds: m.deletion_grace_period_seconds,
+        owner_references: m.owner_references,
         ..ObjectMeta::default()
     })
 }
@@ -75,6 +77,18 @@ pub struct SlimPodStatus {
     pub phase: Option<String>,
     #[serde(rename = "podIP")]
     pub pod_ip: Option<String>,
+}
+
+impl SlimPod {
+    /// Whether the pod runs to completion: pods of Jobs do, as KWOK's stages have it (a
+    /// hollow node cannot know when a command would end; it ends them after a set time).
+    pub fn runs_to_completion(&self) -> bool {
+        self.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.kind == "Job")
+    }
 }
 
 impl k8s_openapi::Resource for SlimPod {
@@ -231,6 +245,52 @@ pub fn running_status(p: Started<'_>) -> PodStatus {
         ),
         ..PodStatus::default()
     }
+}
+
+/// The merge patch of `pods/status` reporting that every container of a pod exited 0: phase
+/// Succeeded, Ready and ContainersReady False (reason PodCompleted), as a kubelet reports it.
+pub fn completed_patch(uid: &str, containers: &[SlimContainer], now: &Time) -> Value {
+    let not_ready = |type_: &str| PodCondition {
+        type_: type_.to_owned(),
+        status: "False".to_owned(),
+        reason: Some("PodCompleted".to_owned()),
+        last_transition_time: Some(now.clone()),
+        ..PodCondition::default()
+    };
+    let statuses: Vec<ContainerStatus> = containers
+        .iter()
+        .map(|c| {
+            let mut status = container_status(
+                uid,
+                c,
+                ContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code: 0,
+                        reason: Some("Completed".to_owned()),
+                        finished_at: Some(now.clone()),
+                        container_id: Some(format!("hollow://{uid}-{}", c.name)),
+                        ..ContainerStateTerminated::default()
+                    }),
+                    ..ContainerState::default()
+                },
+            );
+            status.ready = false;
+            status
+        })
+        .collect();
+    json!({
+        "metadata": {"uid": uid},
+        "status": {
+            "phase": "Succeeded",
+            "conditions": [
+                condition("PodScheduled", now),
+                condition("Initialized", now),
+                not_ready("Ready"),
+                not_ready("ContainersReady"),
+            ],
+            "containerStatuses": statuses,
+        }
+    })
 }
 
 /// The merge patch of `pods/status` reporting a pod started.

@@ -138,6 +138,7 @@ pub(crate) fn observe(
         (PodPhase::Starting { at }, Some(at))
     };
     let running = phase == PodPhase::Running;
+    let completes = p.runs_to_completion();
     inner.pods.insert(
         key.clone(),
         PodEntry {
@@ -154,6 +155,7 @@ pub(crate) fn observe(
                 p.spec.containers.into()
             },
             host_network: p.spec.host_network.unwrap_or(false),
+            completes,
             ip,
             phase,
             busy: false,
@@ -184,6 +186,11 @@ pub(crate) enum Plan {
     Later(Instant),
     /// Patch `pods/status` with this.
     Start {
+        uid: Box<str>,
+        patch: Value,
+    },
+    /// Patch `pods/status` with this completion.
+    Complete {
         uid: Box<str>,
         patch: Value,
     },
@@ -236,6 +243,14 @@ pub(crate) fn plan(inner: &mut Inner, key: &str, now: Instant, wall: &Time) -> P
                 patch,
             }
         }
+        PodPhase::Completing { at } if at <= now => {
+            let e = inner.pods.get_mut(key).expect("present");
+            e.busy = true;
+            Plan::Complete {
+                uid: e.uid.clone(),
+                patch: pod::completed_patch(&e.uid, &e.containers, wall),
+            }
+        }
         PodPhase::Terminating { at } if at <= now => {
             let e = inner.pods.get_mut(key).expect("present");
             e.busy = true;
@@ -253,11 +268,18 @@ pub(crate) fn settle(
     uid: &str,
     result: Result<(), Option<u16>>,
     now: Instant,
+    job_duration: Duration,
 ) -> Option<Instant> {
     let e = inner.pods.get_mut(key).filter(|e| &*e.uid == uid)?;
     e.busy = false;
     match (e.phase, result) {
-        (PodPhase::Starting { .. }, Ok(())) => {
+        (PodPhase::Starting { .. }, Ok(())) if e.completes => {
+            e.init_containers = Box::default();
+            let at = now + job_duration;
+            e.phase = PodPhase::Completing { at };
+            Some(at)
+        }
+        (PodPhase::Starting { .. } | PodPhase::Completing { .. }, Ok(())) => {
             e.phase = PodPhase::Running;
             e.init_containers = Box::default();
             e.containers = Box::default();
@@ -271,6 +293,11 @@ pub(crate) fn settle(
         (PodPhase::Starting { .. }, Err(_)) => {
             let at = now + RETRY;
             e.phase = PodPhase::Starting { at };
+            Some(at)
+        }
+        (PodPhase::Completing { .. }, Err(_)) => {
+            let at = now + RETRY;
+            e.phase = PodPhase::Completing { at };
             Some(at)
         }
         (PodPhase::Terminating { .. }, Err(_)) => {
@@ -321,7 +348,7 @@ async fn work(s: Arc<Shared>, key: Arc<str>) {
     let (uid, result) = match plan {
         Plan::Nothing => return,
         Plan::Later(at) => return s.schedule(at, key),
-        Plan::Start { uid, patch } => {
+        Plan::Start { uid, patch } | Plan::Complete { uid, patch } => {
             let r = api
                 .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
                 .await;
@@ -343,7 +370,14 @@ async fn work(s: Arc<Shared>, key: Arc<str>) {
         debug!(pod = %key, error = %e, "pod call failed");
         code(&e)
     });
-    let again = settle(&mut s.lock(), &key, &uid, result, Instant::now());
+    let again = settle(
+        &mut s.lock(),
+        &key,
+        &uid,
+        result,
+        Instant::now(),
+        s.opts.job_duration,
+    );
     if let Some(at) = again {
         s.schedule(at, key);
     }
@@ -374,6 +408,8 @@ mod tests {
         }
     }
 
+    const JOB: Duration = Duration::from_secs(1);
+
     fn opts() -> Options {
         Options {
             pod_start_delay: Duration::from_secs(2),
@@ -384,6 +420,38 @@ mod tests {
 
     fn wall() -> Time {
         Time("2026-01-02T03:04:05Z".parse().unwrap())
+    }
+
+    #[test]
+    fn the_pod_of_a_job_succeeds_after_running_for_the_job_duration() {
+        let mut inner = Inner::new(1);
+        let key: Arc<str> = "ns/j".into();
+        let t0 = Instant::now();
+        let owned = json!({"metadata": {"ownerReferences": [
+            {"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "ju", "controller": true}
+        ]}});
+        observe(&mut inner, &opts(), &key, 0, pod("u1", owned), t0);
+        let started = t0 + Duration::from_secs(2);
+        assert!(matches!(
+            plan(&mut inner, &key, started, &wall()),
+            Plan::Start { .. }
+        ));
+        let done_at = settle(&mut inner, &key, "u1", Ok(()), started, JOB);
+        assert_eq!(done_at, Some(started + JOB));
+        assert_eq!(plan(&mut inner, &key, started, &wall()), Plan::Nothing);
+        let Plan::Complete { patch, .. } = plan(&mut inner, &key, started + JOB, &wall()) else {
+            panic!("should complete");
+        };
+        assert_eq!(patch["metadata"]["uid"], "u1");
+        assert_eq!(patch["status"]["phase"], "Succeeded");
+        let c = &patch["status"]["containerStatuses"][0];
+        assert_eq!(c["state"]["terminated"]["reason"], "Completed");
+        assert_eq!(c["state"]["terminated"]["exitCode"], 0);
+        assert_eq!(
+            settle(&mut inner, &key, "u1", Ok(()), started + JOB, JOB),
+            None
+        );
+        assert_eq!(inner.pods[&key].phase, PodPhase::Running);
     }
 
     #[test]
@@ -420,7 +488,7 @@ mod tests {
             plan(&mut inner, &key, t0, &wall()),
             Plan::Later(_)
         ));
-        assert_eq!(settle(&mut inner, &key, "u1", Ok(()), t0), None);
+        assert_eq!(settle(&mut inner, &key, "u1", Ok(()), t0, JOB), None);
         let e = &inner.pods[&key];
         assert_eq!(e.phase, PodPhase::Running);
         assert!(e.containers.is_empty(), "not kept once running");
@@ -494,13 +562,13 @@ mod tests {
             Plan::Delete { uid: "u1".into() }
         );
         // A failed call is retried.
-        let again = settle(&mut inner, &key, "u1", Err(Some(500)), t0);
+        let again = settle(&mut inner, &key, "u1", Err(Some(500)), t0, JOB);
         assert_eq!(again, Some(t0 + RETRY));
         assert!(matches!(
             plan(&mut inner, &key, t0 + RETRY, &wall()),
             Plan::Delete { .. }
         ));
-        assert_eq!(settle(&mut inner, &key, "u1", Ok(()), t0), None);
+        assert_eq!(settle(&mut inner, &key, "u1", Ok(()), t0, JOB), None);
         assert_eq!(inner.pods[&key].phase, PodPhase::Gone);
         // The echo of the deletion schedules nothing more.
         assert_eq!(
@@ -542,7 +610,7 @@ mod tests {
         let o = Options::default();
         observe(&mut inner, &o, &key, 0, pod("u1", json!({})), t0);
         let _ = plan(&mut inner, &key, t0, &wall());
-        settle(&mut inner, &key, "u1", Ok(()), t0);
+        settle(&mut inner, &key, "u1", Ok(()), t0, JOB);
         let ip = inner.pods[&key].ip.unwrap();
         assert_eq!(
             observe(&mut inner, &o, &key, 0, pod("u2", json!({})), t0),
@@ -551,7 +619,10 @@ mod tests {
         assert_eq!(&*inner.pods[&key].uid, "u2");
         assert!(inner.pool(0).reserve(ip), "the old pod's address was freed");
         // A late answer about the old pod is ignored.
-        assert_eq!(settle(&mut inner, &key, "u1", Err(Some(500)), t0), None);
+        assert_eq!(
+            settle(&mut inner, &key, "u1", Err(Some(500)), t0, JOB),
+            None
+        );
         // A relist that no longer has the pod forgets it.
         inner.epoch += 1;
         sweep(&mut inner);

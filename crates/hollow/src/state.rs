@@ -139,10 +139,13 @@ pub(crate) struct NodeState {
 pub(crate) struct PodEntry {
     pub uid: Box<str>,
     pub node: u32,
-    /// Emptied once the pod is reported running: nothing needs them after.
+    /// Emptied once the pod is reported running (or completed, for one that runs to
+    /// completion): nothing needs them after.
     pub init_containers: Box<[SlimContainer]>,
     pub containers: Box<[SlimContainer]>,
     pub host_network: bool,
+    /// Completes after [`crate::Options::job_duration`] of running (a Job's pod).
+    pub completes: bool,
     /// The pod IP, when it came from the node's pool (to be freed).
     pub ip: Option<Ipv4Addr>,
     pub phase: PodPhase,
@@ -157,7 +160,9 @@ pub(crate) struct PodEntry {
 pub(crate) enum PodPhase {
     /// To be reported running at `at`.
     Starting { at: Instant },
-    /// Reported running (or found so); nothing to do until it is deleted.
+    /// Reported running; to be reported completed at `at`.
+    Completing { at: Instant },
+    /// Reported running or completed (or found so); nothing to do until it is deleted.
     Running,
     /// Being deleted gracefully: to be deleted for good at `at`.
     Terminating { at: Instant },
