@@ -833,9 +833,9 @@ impl<'a> Run<'a> {
             let selected = matches(selector, &labels);
             match controller_of(&rs) {
                 Some(owner) if owner.uid == uid => {
-                    if selected || deleting {
+                    if selected {
                         claimed.push(rs);
-                    } else {
+                    } else if !deleting {
                         self.release(&rs).await?;
                     }
                 }
@@ -1790,11 +1790,8 @@ mod tests {
     use super::*;
     use barge_client::Recording;
     use barge_client::writer::Call;
-    use k8s_openapi::api::apps::v1::{
-        DeploymentStrategy, ReplicaSetCondition, RollingUpdateDeployment,
-    };
+    use k8s_openapi::api::apps::v1::{DeploymentStrategy, RollingUpdateDeployment};
     use k8s_openapi::api::core::v1::{Container, PodSpec, PodStatus};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs
@@ -2297,6 +2294,540 @@ mod tests {
             "complete: no deadline to check"
         );
         assert!(sim.summaries().is_empty());
+    }
+
+    /// Brings a fresh deployment to a complete rollout of `image`.
+    async fn settled(sim: &mut Sim, d: Deployment) {
+        sim.ctx.informers.deployments.apply(d);
+        for _ in 0..3 {
+            sim.reconcile().await;
+            sim.apply();
+            sim.pods_ready();
+        }
+        sim.reconcile().await;
+        sim.apply();
+        sim.events.clear();
+        assert_eq!(progressing(&sim.status()).1, NEW_RS_AVAILABLE);
+    }
+
+    /// Runs reconciles, alternating "pods created" and "pods available", checking the bounds
+    /// after every sync; returns when the rollout is complete.
+    async fn roll_out(sim: &mut Sim, replicas: i32, surge: i32, unavailable: i32) {
+        for round in 0..60 {
+            sim.reconcile().await;
+            sim.apply();
+            let all = sim.all_rs();
+            let total: i32 = all.iter().map(spec_replicas).sum();
+            // Pods a scale-down removes are gone at once: what stays available is bounded by
+            // the new size.
+            let available: i32 = all
+                .iter()
+                .map(|rs| available_replicas(rs).min(spec_replicas(rs)))
+                .sum();
+            assert!(
+                total <= replicas + surge,
+                "round {round}: {total} pods > {replicas} + {surge}"
+            );
+            assert!(
+                available >= replicas - unavailable,
+                "round {round}: {available} available < {replicas} - {unavailable}"
+            );
+            if round % 2 == 0 {
+                sim.pods_created();
+            } else {
+                sim.pods_ready();
+            }
+            let d = sim.deployment();
+            let status = sim.status();
+            if status.observed_generation == d.metadata.generation
+                && status.updated_replicas == Some(replicas)
+                && status.replicas == Some(replicas)
+                && status.available_replicas == Some(replicas)
+                && progressing(&status).1 == NEW_RS_AVAILABLE
+            {
+                return;
+            }
+        }
+        panic!("the rollout did not complete: {:?}", sim.status());
+    }
+
+    #[tokio::test]
+    async fn a_rolling_update_with_surge_one_and_no_unavailability_steps_one_pod_at_a_time() {
+        let mut sim = Sim::new();
+        let d = deployment(
+            3,
+            "nginx:1",
+            rolling(IntOrString::Int(1), IntOrString::Int(0)),
+        );
+        let old = hash_of(&d);
+        settled(&mut sim, d).await;
+        sim.set_template("nginx:2");
+        let new = hash_of(&sim.deployment());
+        roll_out(&mut sim, 3, 1, 0).await;
+        assert_eq!(
+            sim.events,
+            [
+                format!("Scaled up replica set web-{new} from 0 to 1"),
+                format!("Scaled down replica set web-{old} from 3 to 2"),
+                format!("Scaled up replica set web-{new} from 1 to 2"),
+                format!("Scaled down replica set web-{old} from 2 to 1"),
+                format!("Scaled up replica set web-{new} from 2 to 3"),
+                format!("Scaled down replica set web-{old} from 1 to 0"),
+            ]
+        );
+        let new_rs = sim.rs(&format!("web-{new}"));
+        let old_rs = sim.rs(&format!("web-{old}"));
+        assert_eq!((spec_replicas(&new_rs), spec_replicas(&old_rs)), (3, 0));
+        assert_eq!(annotation(&new_rs, REVISION), Some("2"));
+        assert_eq!(annotation(&old_rs, REVISION), Some("1"));
+        assert_eq!(annotation(&sim.deployment(), REVISION), Some("2"));
+        assert_eq!(sim.status().observed_generation, Some(2));
+    }
+
+    #[tokio::test]
+    async fn percentages_bound_a_rolling_update_of_ten() {
+        let mut sim = Sim::new();
+        let d = deployment(10, "nginx:1", rolling("25%".into_ios(), "25%".into_ios()));
+        let old = hash_of(&d);
+        settled(&mut sim, d).await;
+        sim.set_template("nginx:2");
+        let new = hash_of(&sim.deployment());
+        // First sync: the new RS at the surge (ceil 2.5 = 3), the old one down by the
+        // unavailability (floor 2.5 = 2).
+        sim.reconcile().await;
+        sim.apply();
+        assert_eq!(
+            sim.events,
+            [
+                format!("Scaled up replica set web-{new} from 0 to 3"),
+                format!("Scaled down replica set web-{old} from 10 to 8"),
+            ]
+        );
+        let new_rs = sim.rs(&format!("web-{new}"));
+        assert_eq!(annotation(&new_rs, MAX_REPLICAS), Some("13"));
+        assert_eq!(annotation(&new_rs, DESIRED_REPLICAS), Some("10"));
+        roll_out(&mut sim, 10, 3, 2).await;
+        assert_eq!(spec_replicas(&sim.rs(&format!("web-{old}"))), 0);
+    }
+
+    #[tokio::test]
+    async fn recreate_scales_down_waits_for_old_pods_then_scales_up() {
+        let mut sim = Sim::new();
+        let d = deployment(3, "nginx:1", recreate());
+        let old = hash_of(&d);
+        settled(&mut sim, d).await;
+        let old_rs = sim.rs(&format!("web-{old}"));
+        let pod = Pod {
+            metadata: ObjectMeta {
+                name: Some("web-old-pod".into()),
+                namespace: Some("default".into()),
+                owner_references: Some(vec![controller_ref(&old_rs)]),
+                labels: old_rs.metadata.labels.clone(),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                phase: Some("Running".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        sim.ctx.informers.pods.apply(pod.clone());
+        sim.set_template("nginx:2");
+        let new = hash_of(&sim.deployment());
+
+        sim.reconcile().await;
+        assert_eq!(
+            sim.summaries(),
+            [
+                format!("patch replicasets default/web-{old}"),
+                "patch deployments/status default/web".into()
+            ]
+        );
+        assert_eq!(
+            sim.events,
+            [format!("Scaled down replica set web-{old} from 3 to 0")]
+        );
+        // The RS reports no pods but one is still terminating: no new RS yet.
+        sim.pods_created();
+        sim.reconcile().await;
+        assert!(
+            !sim.summaries()
+                .iter()
+                .any(|s| s.starts_with("create replicasets")),
+            "waits for the old pods"
+        );
+        // The pod's deletion queues the deployment; now the new RS comes up at full size.
+        assert_eq!(
+            pod_keys(
+                &sim.ctx.informers.deployments,
+                &sim.ctx.informers.replica_sets,
+                &pod
+            ),
+            [Key::new("default", "web")]
+        );
+        sim.ctx
+            .informers
+            .pods
+            .delete(&Key::new("default", "web-old-pod"));
+        sim.reconcile().await;
+        let summaries = sim.summaries();
+        assert_eq!(
+            summaries[0],
+            format!("create replicasets default/web-{new}")
+        );
+        assert_eq!(
+            sim.events[1],
+            format!("Scaled up replica set web-{new} from 0 to 3")
+        );
+        assert_eq!(spec_replicas(&sim.rs(&format!("web-{new}"))), 3);
+    }
+
+    #[tokio::test]
+    async fn old_replica_sets_beyond_the_history_limit_are_deleted_oldest_first() {
+        let mut sim = Sim::new();
+        let mut d = deployment(2, "v5", rolling(IntOrString::Int(1), IntOrString::Int(0)));
+        d.spec.as_mut().unwrap().revision_history_limit = Some(2);
+        for (i, image) in ["v1", "v2", "v3", "v4"].iter().enumerate() {
+            let mut rs = owned_rs(&d, image, 0, i as i64 + 1, 100 - i as i64);
+            if *image == "v2" {
+                // Still has a pod: never deleted.
+                rs.status.as_mut().unwrap().replicas = 1;
+            }
+            sim.ctx.informers.replica_sets.apply(rs);
+        }
+        sim.ctx
+            .informers
+            .replica_sets
+            .apply(owned_rs(&d, "v5", 2, 5, 10));
+        d.status = Some(DeploymentStatus {
+            observed_generation: Some(1),
+            replicas: Some(2),
+            updated_replicas: Some(2),
+            available_replicas: Some(2),
+            ready_replicas: Some(2),
+            ..Default::default()
+        });
+        d.metadata.annotations = Some(labels(&[(REVISION, "5")]));
+        sim.ctx.informers.deployments.apply(d.clone());
+        sim.reconcile().await;
+        let deleted: Vec<String> = sim
+            .summaries()
+            .into_iter()
+            .filter(|s| s.starts_with("delete"))
+            .collect();
+        // Four old, limit two: the two oldest revisions go, but v2 still has a pod.
+        let v1 = compute_hash(&template("v1"), None);
+        assert_eq!(deleted, [format!("delete replicasets default/web-{v1}")]);
+    }
+
+    #[tokio::test]
+    async fn a_paused_deployment_does_not_roll_out_but_scales_and_reports() {
+        let mut sim = Sim::new();
+        let d = deployment(
+            3,
+            "nginx:1",
+            rolling(IntOrString::Int(1), IntOrString::Int(0)),
+        );
+        let old = hash_of(&d);
+        settled(&mut sim, d).await;
+        let mut d = sim.deployment();
+        d.spec.as_mut().unwrap().paused = Some(true);
+        d.spec.as_mut().unwrap().template = template("nginx:2");
+        d.metadata.generation = Some(2);
+        sim.ctx.informers.deployments.apply(d);
+        sim.reconcile().await;
+        assert_eq!(sim.summaries(), ["patch deployments/status default/web"]);
+        let status = sim.status();
+        assert_eq!(status.observed_generation, Some(2));
+        assert_eq!(
+            progressing(&status),
+            (
+                "Unknown".into(),
+                PAUSED.into(),
+                "Deployment is paused".into()
+            )
+        );
+        // Scaling while paused still happens (on the old RS).
+        let mut d = sim.deployment();
+        d.spec.as_mut().unwrap().replicas = Some(5);
+        sim.ctx.informers.deployments.apply(d);
+        sim.reconcile().await;
+        assert_eq!(
+            sim.summaries()[0],
+            format!("patch replicasets default/web-{old}")
+        );
+        assert_eq!(
+            sim.events,
+            [format!("Scaled up replica set web-{old} from 3 to 5")]
+        );
+        assert_eq!(sim.all_rs().len(), 1, "no new RS while paused");
+        // Resumed: the rollout starts.
+        sim.pods_ready();
+        let mut d = sim.deployment();
+        d.spec.as_mut().unwrap().paused = Some(false);
+        sim.ctx.informers.deployments.apply(d);
+        sim.reconcile().await;
+        let summaries = sim.summaries();
+        assert!(
+            summaries[0].starts_with("create replicasets default/web-"),
+            "{summaries:?}"
+        );
+        // The paused condition is replaced (more pods became available meanwhile, so the
+        // created-RS condition is itself replaced by progress, as upstream).
+        let (_, reason, _) = progressing(&sim.status());
+        assert_eq!(reason, REPLICA_SET_UPDATED);
+    }
+
+    #[tokio::test]
+    async fn a_rollout_without_progress_exceeds_its_deadline() {
+        let mut sim = Sim::new();
+        let mut d = deployment(
+            3,
+            "nginx:1",
+            rolling(IntOrString::Int(1), IntOrString::Int(0)),
+        );
+        let hash = hash_of(&d);
+        let mut rs = owned_rs(&d, "nginx:1", 3, 1, 1000);
+        rs.status = Some(ReplicaSetStatus {
+            replicas: 3,
+            ..Default::default()
+        });
+        sim.ctx.informers.replica_sets.apply(rs);
+        let stamp = |ago: i64| Some(Time(Timestamp::now() - SignedDuration::from_secs(ago)));
+        let mut status = DeploymentStatus {
+            observed_generation: Some(1),
+            replicas: Some(3),
+            updated_replicas: Some(3),
+            unavailable_replicas: Some(3),
+            ..Default::default()
+        };
+        let mut c = new_condition(
+            PROGRESSING,
+            "True",
+            REPLICA_SET_UPDATED,
+            format!("ReplicaSet \"web-{hash}\" is progressing."),
+        );
+        c.last_update_time = stamp(100);
+        status.conditions = Some(vec![
+            c.clone(),
+            new_condition(
+                AVAILABLE,
+                "False",
+                MINIMUM_REPLICAS_UNAVAILABLE,
+                "Deployment does not have minimum availability.".into(),
+            ),
+        ]);
+        d.status = Some(status.clone());
+        d.metadata.annotations = Some(labels(&[(REVISION, "1")]));
+        sim.ctx.informers.deployments.apply(d.clone());
+        // Not yet: nothing to write, asked to look again when the deadline passes.
+        let again = sim.reconcile().await.expect("a requeue for the deadline");
+        assert!(sim.summaries().is_empty());
+        assert!(
+            again > Duration::from_secs(490) && again <= Duration::from_secs(500),
+            "{again:?}"
+        );
+        // Past the deadline.
+        c.last_update_time = stamp(700);
+        status.conditions.as_mut().unwrap()[0] = c;
+        d.status = Some(status);
+        sim.ctx.informers.deployments.apply(d);
+        sim.reconcile().await;
+        assert_eq!(sim.summaries(), ["patch deployments/status default/web"]);
+        assert_eq!(
+            progressing(&sim.status()),
+            (
+                "False".into(),
+                TIMED_OUT.into(),
+                format!("ReplicaSet \"web-{hash}\" has timed out progressing.")
+            )
+        );
+        assert_eq!(sim.reconcile().await, None, "timed out: no more requeues");
+    }
+
+    #[tokio::test]
+    async fn rolling_back_to_an_old_template_gives_its_rs_a_new_revision() {
+        let mut sim = Sim::new();
+        let mut d = deployment(2, "v1", rolling(IntOrString::Int(1), IntOrString::Int(0)));
+        let v1 = owned_rs(&d, "v1", 0, 1, 100);
+        let v2 = owned_rs(&d, "v2", 2, 2, 50);
+        sim.ctx.informers.replica_sets.apply(v1.clone());
+        sim.ctx.informers.replica_sets.apply(v2);
+        d.metadata.annotations = Some(labels(&[
+            (REVISION, "2"),
+            ("kubernetes.io/change-cause", "rollback to v1"),
+        ]));
+        sim.ctx.informers.deployments.apply(d);
+        sim.reconcile().await;
+        let calls = sim.apply();
+        let Call::Patch { target, patch, .. } = &calls[0] else {
+            panic!("{calls:?}")
+        };
+        assert_eq!(target.name, name_of(&v1));
+        assert_eq!(patch["metadata"]["annotations"][REVISION], "3");
+        assert_eq!(patch["metadata"]["annotations"][REVISION_HISTORY], "1");
+        assert_eq!(
+            patch["metadata"]["annotations"]["kubernetes.io/change-cause"],
+            "rollback to v1"
+        );
+        assert_eq!(patch["metadata"]["resourceVersion"], "5");
+        assert_eq!(annotation(&sim.deployment(), REVISION), Some("3"));
+        assert_eq!(
+            sim.events,
+            [format!(
+                "Scaled up replica set {} from 0 to 1",
+                name_of(&v1)
+            )]
+        );
+    }
+
+    #[tokio::test]
+    async fn orphans_matching_the_selector_are_adopted() {
+        let mut sim = Sim::new();
+        let d = deployment(2, "v1", rolling(IntOrString::Int(1), IntOrString::Int(0)));
+        let mut orphan = owned_rs(&d, "v1", 2, 1, 100);
+        orphan.metadata.owner_references = None;
+        sim.ctx.informers.deployments.apply(d.clone());
+        sim.ctx.informers.replica_sets.apply(orphan.clone());
+        assert_eq!(
+            replica_set_keys(&sim.ctx.informers.deployments, &orphan),
+            [Key::new("default", "web")]
+        );
+        let mut other = orphan.clone();
+        other.metadata.labels = Some(labels(&[("app", "db")]));
+        assert!(replica_set_keys(&sim.ctx.informers.deployments, &other).is_empty());
+        sim.reconcile().await;
+        let calls = sim.apply();
+        let Call::Patch { target, patch, .. } = &calls[0] else {
+            panic!("{calls:?}")
+        };
+        assert_eq!(target.name, name_of(&orphan));
+        assert_eq!(patch["metadata"]["ownerReferences"][0]["uid"], "uid-web");
+        assert_eq!(patch["metadata"]["ownerReferences"][0]["controller"], true);
+        assert_eq!(patch["metadata"]["resourceVersion"], "5");
+        // Adopted as the new RS: no second RS created.
+        assert!(!calls.iter().any(|c| matches!(c, Call::Create { .. })));
+        assert_eq!(sim.all_rs().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn scaling_mid_rollout_is_proportional() {
+        let mut sim = Sim::new();
+        let mut d = deployment(10, "v2", rolling("25%".into_ios(), "25%".into_ios()));
+        let old = owned_rs(&d, "v1", 8, 1, 100);
+        let new = owned_rs(&d, "v2", 5, 2, 50);
+        sim.ctx.informers.replica_sets.apply(old.clone());
+        sim.ctx.informers.replica_sets.apply(new.clone());
+        d.spec.as_mut().unwrap().replicas = Some(20);
+        d.metadata.annotations = Some(labels(&[(REVISION, "2")]));
+        sim.ctx.informers.deployments.apply(d);
+        sim.reconcile().await;
+        sim.apply();
+        // 25 allowed (20 + 25%), 13 now: 12 more spread by size, the larger first.
+        assert_eq!(spec_replicas(&sim.rs(name_of(&old))), 15);
+        assert_eq!(spec_replicas(&sim.rs(name_of(&new))), 10);
+        assert_eq!(
+            annotation(&sim.rs(name_of(&old)), DESIRED_REPLICAS),
+            Some("20")
+        );
+        assert_eq!(annotation(&sim.rs(name_of(&new)), MAX_REPLICAS), Some("25"));
+        assert_eq!(
+            sim.events,
+            [
+                format!("Scaled up replica set {} from 8 to 15", name_of(&old)),
+                format!("Scaled up replica set {} from 5 to 10", name_of(&new)),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_hash_collision_bumps_the_collision_count() {
+        let mut sim = Sim::new();
+        let d = deployment(1, "v2", rolling(IntOrString::Int(1), IntOrString::Int(0)));
+        // Someone else's RS already has the name the new RS would get.
+        let mut squatter = owned_rs(&d, "v1", 1, 1, 100);
+        squatter.metadata.name = Some(format!("web-{}", hash_of(&d)));
+        squatter.metadata.owner_references = None;
+        squatter.metadata.labels = Some(labels(&[("app", "other")]));
+        sim.ctx.informers.replica_sets.apply(squatter);
+        sim.ctx.informers.deployments.apply(d);
+        let conflicting = Arc::new(Conflicting(sim.writer.clone()));
+        let (mut ctx, _) = Context::for_tests();
+        ctx.informers = sim.ctx.informers.clone();
+        ctx.writer = conflicting;
+        let controller = DeploymentController::new(&ctx);
+        let err = controller
+            .reconcile(&Key::new("default", "web"))
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("collision"), "{err:#}");
+        let calls = sim.writer.take();
+        let status_patch = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Patch {
+                    subresource: Some(s),
+                    patch,
+                    ..
+                } if s == "status" => Some(patch.clone()),
+                _ => None,
+            })
+            .expect("a status patch");
+        assert_eq!(status_patch["status"]["collisionCount"], 1);
+        assert_ne!(
+            hash_of(&sim.deployment()),
+            compute_hash(&template("v2"), Some(1))
+        );
+    }
+
+    /// Answers every ReplicaSet create with 409.
+    struct Conflicting(Arc<Recording>);
+
+    #[async_trait]
+    impl barge_client::Writer for Conflicting {
+        async fn create(
+            &self,
+            resource: &kube::api::ApiResource,
+            namespace: &str,
+            object: Value,
+        ) -> kube::Result<Value> {
+            if resource.plural == "replicasets" {
+                return Err(kube::Error::Api(
+                    kube::core::Status::failure("exists", "AlreadyExists")
+                        .with_code(409)
+                        .boxed(),
+                ));
+            }
+            self.0.create(resource, namespace, object).await
+        }
+        async fn merge_patch(
+            &self,
+            resource: &kube::api::ApiResource,
+            namespace: &str,
+            name: &str,
+            subresource: Option<&str>,
+            patch: Value,
+        ) -> kube::Result<Value> {
+            self.0
+                .merge_patch(resource, namespace, name, subresource, patch)
+                .await
+        }
+        async fn delete(
+            &self,
+            resource: &kube::api::ApiResource,
+            namespace: &str,
+            name: &str,
+            options: &Delete,
+        ) -> kube::Result<()> {
+            self.0.delete(resource, namespace, name, options).await
+        }
+        async fn delete_collection(
+            &self,
+            resource: &kube::api::ApiResource,
+            namespace: &str,
+        ) -> kube::Result<()> {
+            self.0.delete_collection(resource, namespace).await
+        }
     }
 
     trait IntoIos {
