@@ -622,3 +622,273 @@ impl Reconciler for GarbageCollector {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use barge_client::writer::Call;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use k8s_openapi::jiff::Timestamp;
+
+    fn meta(ns: &str, name: &str, owners: Vec<OwnerReference>) -> ObjectMeta {
+        ObjectMeta {
+            namespace: (!ns.is_empty()).then(|| ns.to_owned()),
+            name: Some(name.into()),
+            uid: Some(format!("uid-{name}")),
+            resource_version: Some("5".into()),
+            owner_references: (!owners.is_empty()).then_some(owners),
+            ..Default::default()
+        }
+    }
+
+    fn owner_ref(api_version: &str, kind: &str, name: &str, block: bool) -> OwnerReference {
+        OwnerReference {
+            api_version: api_version.into(),
+            kind: kind.into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            controller: Some(true),
+            block_owner_deletion: Some(block),
+        }
+    }
+
+    fn pod(name: &str, owners: Vec<OwnerReference>) -> Pod {
+        Pod {
+            metadata: meta("default", name, owners),
+            ..Default::default()
+        }
+    }
+
+    fn rs(name: &str, owners: Vec<OwnerReference>) -> ReplicaSet {
+        ReplicaSet {
+            metadata: meta("default", name, owners),
+            ..Default::default()
+        }
+    }
+
+    fn deleting(mut m: ObjectMeta, finalizers: &[&str]) -> ObjectMeta {
+        m.deletion_timestamp = Some(Time(Timestamp::now()));
+        m.finalizers = Some(finalizers.iter().map(|f| (*f).to_owned()).collect());
+        m
+    }
+
+    fn deletes(calls: &[Call]) -> Vec<(String, Delete)> {
+        calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Delete { target, options } => Some((
+                    format!("{} {}", target.plural, target.name),
+                    options.clone(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn patches(calls: &[Call]) -> Vec<(String, Value)> {
+        calls
+            .iter()
+            .filter_map(|c| match c {
+                Call::Patch { target, patch, .. } => {
+                    Some((format!("{} {}", target.plural, target.name), patch.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn background_deletes_dependents_once_their_owners_are_surely_gone() {
+        let (ctx, writer) = Context::for_tests();
+        let gc = GarbageCollector::new(ctx.clone());
+        ctx.informers.pods.apply(pod(
+            "orphaned",
+            vec![owner_ref("apps/v1", "ReplicaSet", "gone", true)],
+        ));
+        // The owner of this one is present.
+        ctx.informers.replica_sets.apply(rs("web", vec![]));
+        ctx.informers.pods.apply(pod(
+            "kept",
+            vec![owner_ref("apps/v1", "ReplicaSet", "web", true)],
+        ));
+        // An owner of a kind the caches do not hold counts as present.
+        ctx.informers.pods.apply(pod(
+            "foreign",
+            vec![owner_ref("v1", "ConfigMap", "cm", false)],
+        ));
+        // A new object of the owner's name is not the owner.
+        let mut stale = owner_ref("apps/v1", "ReplicaSet", "web", true);
+        stale.uid = "uid-old-web".into();
+        ctx.informers.pods.apply(pod("stale", vec![stale]));
+
+        let keys =
+            ["orphaned", "kept", "foreign", "stale"].map(|n| gc_key(Kind::Pod, "default", n));
+        for k in &keys {
+            let again = gc.reconcile(k).await.unwrap();
+            let expect = (k.name.ends_with("orphaned") || k.name.ends_with("stale"))
+                .then_some(ABSENCE_CONFIRMATION);
+            assert_eq!(again, expect, "{k}");
+        }
+        assert!(
+            writer.take().is_empty(),
+            "nothing before the absence is confirmed"
+        );
+
+        tokio::time::advance(ABSENCE_CONFIRMATION).await;
+        for k in &keys {
+            gc.reconcile(k).await.unwrap();
+        }
+        let calls = writer.take();
+        let d = deletes(&calls);
+        assert_eq!(d.len(), 2, "{calls:?}");
+        assert_eq!(d[0].0, "pods orphaned");
+        assert_eq!(d[0].1.uid.as_deref(), Some("uid-orphaned"));
+        assert_eq!(d[0].1.propagation, Some(PropagationPolicy::Background));
+        assert_eq!(d[1].0, "pods stale");
+        assert!(patches(&calls).is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dependent_with_a_solid_owner_only_loses_the_gone_reference() {
+        let (ctx, writer) = Context::for_tests();
+        let gc = GarbageCollector::new(ctx.clone());
+        ctx.informers.replica_sets.apply(rs("web", vec![]));
+        let mut keep = owner_ref("apps/v1", "ReplicaSet", "web", true);
+        keep.controller = Some(false);
+        ctx.informers.pods.apply(pod(
+            "p",
+            vec![
+                owner_ref("apps/v1", "ReplicaSet", "gone", true),
+                keep.clone(),
+            ],
+        ));
+        let key = gc_key(Kind::Pod, "default", "p");
+        gc.reconcile(&key).await.unwrap();
+        tokio::time::advance(ABSENCE_CONFIRMATION).await;
+        gc.reconcile(&key).await.unwrap();
+        let calls = writer.take();
+        assert!(deletes(&calls).is_empty());
+        let p = patches(&calls);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].0, "pods p");
+        assert_eq!(p[0].1["metadata"]["resourceVersion"], "5");
+        assert_eq!(
+            p[0].1["metadata"]["ownerReferences"],
+            serde_json::to_value(vec![keep]).unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn foreground_deletes_dependents_then_removes_the_finalizer() {
+        let (ctx, writer) = Context::for_tests();
+        let gc = GarbageCollector::new(ctx.clone());
+        let d = Deployment {
+            metadata: deleting(meta("default", "web", vec![]), &[FOREGROUND]),
+            ..Default::default()
+        };
+        ctx.informers.deployments.apply(d);
+        let by_web = || owner_ref("apps/v1", "Deployment", "web", true);
+        // A ReplicaSet with pods of its own, one without, and one also owned by a solid
+        // Service (made up, but any present owner will do).
+        ctx.informers
+            .replica_sets
+            .apply(rs("with-pods", vec![by_web()]));
+        ctx.informers.pods.apply(pod(
+            "p",
+            vec![owner_ref("apps/v1", "ReplicaSet", "with-pods", true)],
+        ));
+        let mut non_blocking = by_web();
+        non_blocking.block_owner_deletion = None;
+        ctx.informers
+            .replica_sets
+            .apply(rs("empty", vec![non_blocking]));
+        ctx.informers.services.apply(Service {
+            metadata: meta("default", "svc", vec![]),
+            ..Default::default()
+        });
+        let shared = vec![by_web(), owner_ref("v1", "Service", "svc", false)];
+        ctx.informers.replica_sets.apply(rs("shared", shared));
+
+        let key = gc_key(Kind::Deployment, "default", "web");
+        gc.reconcile(&key).await.unwrap();
+        let calls = writer.take();
+        let d = deletes(&calls);
+        let names: Vec<_> = d.iter().map(|(n, _)| n.as_str()).collect();
+        // The blocking dependent goes first.
+        assert_eq!(names, ["replicasets with-pods", "replicasets empty"]);
+        assert_eq!(d[0].1.propagation, Some(PropagationPolicy::Foreground));
+        assert_eq!(d[0].1.uid.as_deref(), Some("uid-with-pods"));
+        assert_eq!(d[1].1.propagation, Some(PropagationPolicy::Background));
+        let p = patches(&calls);
+        let unblock = p
+            .iter()
+            .find(|(n, _)| n == "replicasets with-pods")
+            .unwrap();
+        assert_eq!(
+            unblock.1["metadata"]["ownerReferences"][0]["blockOwnerDeletion"],
+            false
+        );
+        let shared = p.iter().find(|(n, _)| n == "replicasets shared").unwrap();
+        assert_eq!(
+            shared.1["metadata"]["ownerReferences"][0]["kind"], "Service",
+            "only the reference to the deleting owner is removed"
+        );
+        assert!(!p.iter().any(|(n, _)| n.starts_with("deployments")));
+
+        // The non-blocking one is still there, the blocking ones are gone: finalized.
+        ctx.informers
+            .replica_sets
+            .delete(&Key::new("default", "with-pods"));
+        ctx.informers
+            .replica_sets
+            .delete(&Key::new("default", "shared"));
+        gc.reconcile(&key).await.unwrap();
+        let p = patches(&writer.take());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].0, "deployments web");
+        assert_eq!(p[0].1["metadata"]["finalizers"], Value::Null);
+        assert_eq!(p[0].1["metadata"]["resourceVersion"], "5");
+    }
+
+    #[tokio::test]
+    async fn orphan_removes_references_then_the_finalizer() {
+        let (ctx, writer) = Context::for_tests();
+        let gc = GarbageCollector::new(ctx.clone());
+        ctx.informers.replica_sets.apply(ReplicaSet {
+            metadata: deleting(meta("default", "web", vec![]), &[ORPHAN, "example.com/x"]),
+            ..Default::default()
+        });
+        let by_web = || owner_ref("apps/v1", "ReplicaSet", "web", true);
+        let other = owner_ref("v1", "ConfigMap", "cm", false);
+        ctx.informers.pods.apply(pod("a", vec![by_web()]));
+        ctx.informers
+            .pods
+            .apply(pod("b", vec![other.clone(), by_web()]));
+        gc.reconcile(&gc_key(Kind::ReplicaSet, "default", "web"))
+            .await
+            .unwrap();
+        let calls = writer.take();
+        assert!(deletes(&calls).is_empty());
+        let mut p = patches(&calls);
+        let last = p.pop().unwrap();
+        assert_eq!(last.0, "replicasets web");
+        assert_eq!(last.1["metadata"]["finalizers"], json!(["example.com/x"]));
+        p.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].1["metadata"]["ownerReferences"], Value::Null);
+        assert_eq!(
+            p[1].1["metadata"]["ownerReferences"],
+            serde_json::to_value(vec![other]).unwrap()
+        );
+    }
+
+    #[test]
+    fn owner_references_map_to_cached_kinds_by_group() {
+        let r = owner_ref("apps/v1", "Deployment", "x", true);
+        assert_eq!(Kind::of_reference(&r), Some(Kind::Deployment));
+        let r = owner_ref("example.com/v1", "Deployment", "x", true);
+        assert_eq!(Kind::of_reference(&r), None);
+        let r = owner_ref("v1", "Node", "n", false);
+        assert_eq!(Kind::of_reference(&r), Some(Kind::Node));
+    }
+}
