@@ -31,13 +31,15 @@ impl Type {
 /// How many distinct (object, reason, message) series are remembered for folding repeats.
 const SERIES: usize = 4096;
 
+/// (object uid, reason, message) → (event namespace, name, count so far).
+type Series = HashMap<(String, String, String), (String, String, i32)>;
+
 /// Posts Events for one component (e.g. `deployment-controller`).
 #[derive(Clone)]
 pub struct Recorder {
     writer: Arc<dyn Writer>,
     component: String,
-    /// (object uid, reason, message) → (event namespace, name, count so far).
-    series: Arc<Mutex<HashMap<(String, String, String), (String, String, i32)>>>,
+    series: Arc<Mutex<Series>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -161,9 +163,7 @@ impl Recorder {
         }
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, String, String), (String, String, i32)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Series> {
         self.series.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
