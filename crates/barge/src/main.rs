@@ -1,6 +1,7 @@
 //! `barge`: Kubernetes in one small binary. This crate is wiring only: it parses the command
 //! line and hands each subcommand to the crate that implements it (see ARCHITECTURE.md).
 
+mod controlplane;
 mod server;
 
 /// mimalloc returns memory to the system and keeps per-thread caches small, where glibc's
@@ -26,9 +27,43 @@ enum Command {
     Server(server::ServerArgs),
     /// Print the version of Barge and of the Kubernetes API it serves.
     Version,
+    /// Simulated nodes: N kubelets in one process that register Nodes, renew their Leases and
+    /// report the pods bound to them Running without running anything (for tests and scale).
+    Hollow(HollowArgs),
     /// Measure a part of Barge against its reference, side by side.
     #[command(subcommand)]
     Bench(Bench),
+}
+
+#[derive(Debug, Args)]
+struct HollowArgs {
+    /// The cluster to join.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+    /// How many nodes.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// Node names are this prefix and a number.
+    #[arg(long, default_value = "hollow-")]
+    name_prefix: String,
+    /// How long after binding a pod is reported Running.
+    #[arg(long, default_value = "0s", value_parser = server::duration)]
+    pod_start_delay: std::time::Duration,
+    /// Stop reporting anything after this long (the nodes die; the process stays).
+    #[arg(long, value_parser = server::duration)]
+    fail_after: Option<std::time::Duration>,
+    /// The CPU each node offers.
+    #[arg(long, default_value = "4")]
+    cpu: String,
+    /// The memory each node offers.
+    #[arg(long, default_value = "16Gi")]
+    memory: String,
+    /// How long the pods of Jobs run before they succeed.
+    #[arg(long, default_value = "1s", value_parser = server::duration)]
+    job_duration: std::time::Duration,
+    /// How often each node renews its Lease.
+    #[arg(long, default_value = "10s", value_parser = server::duration)]
+    lease_renew_interval: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -38,6 +73,32 @@ enum Bench {
     /// The API server over HTTPS: pod creates and gets, lists, watch fan-out, memory (starts
     /// a server for the run unless --kubeconfig is given).
     Api(ApiBench),
+    /// The scheduler end to end: hollow nodes, batches of pods created through the API server,
+    /// pods bound per second and the time each took (starts a server for the run unless
+    /// --kubeconfig is given).
+    Scheduler(SchedulerBench),
+}
+
+#[derive(Debug, Args)]
+struct SchedulerBench {
+    /// Benchmark the already-running server of this kubeconfig instead of starting one.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// With --kubeconfig: the server's process id, to report its memory.
+    #[arg(long, requires = "kubeconfig")]
+    pid: Option<u32>,
+    /// Where a server started for the run keeps its data.
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+    /// Hollow nodes (one `barge hollow` process started for the run).
+    #[arg(long, default_value_t = 5_000)]
+    nodes: usize,
+    /// Batches of pods, created and scheduled one after the other (they add up).
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000, 50_000])]
+    pods: Vec<usize>,
+    /// Concurrent clients creating the pods, one connection each.
+    #[arg(long, default_value_t = 32)]
+    clients: usize,
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +171,21 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Server(args) => runtime()?.block_on(server::run(args)),
+        Command::Hollow(args) => runtime()?.block_on(async {
+            let client = barge_client::connect(&args.kubeconfig).await?;
+            let options = barge_hollow::Options {
+                nodes: args.nodes,
+                name_prefix: args.name_prefix,
+                pod_start_delay: args.pod_start_delay,
+                job_duration: args.job_duration,
+                fail_after: args.fail_after,
+                cpu: args.cpu,
+                memory: args.memory,
+                lease_renew_interval: args.lease_renew_interval,
+                ..Default::default()
+            };
+            barge_hollow::run(client, options, server::shutdown_signal()).await
+        }),
         Command::Version => {
             println!("barge v{}", env!("CARGO_PKG_VERSION"));
             println!("kubernetes {}", barge_apiserver::KUBERNETES_VERSION);
@@ -143,6 +219,17 @@ fn main() -> Result<()> {
                 ..Default::default()
             };
             runtime()?.block_on(barge_bench::api::run(options))
+        }
+        Command::Bench(Bench::Scheduler(b)) => {
+            let options = barge_bench::scheduler::Options {
+                kubeconfig: b.kubeconfig,
+                pid: b.pid,
+                dir: b.dir,
+                nodes: b.nodes,
+                pods: b.pods,
+                clients: b.clients,
+            };
+            runtime()?.block_on(barge_bench::scheduler::run(options))
         }
     }
 }

@@ -1,16 +1,22 @@
-//! `barge server`: the store and the API server in one process (the scheduler, controllers and
-//! the node agent join as they are built), with the admin kubeconfig written for kubectl.
+//! `barge server`: the store, the API server, the scheduler and the controller manager in one
+//! process (the node agent joins when it is built), with the admin kubeconfig written for
+//! kubectl.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use anyhow::{Context, Result, bail};
 use barge_apiserver::{Config, Server};
+use barge_controllers::Settings;
 use barge_store::{
     CompactionPolicy, Compactor, EtcdOptions, EtcdStore, SqliteOptions, SqliteStore, Store,
 };
 use clap::Args;
+
+use crate::controlplane;
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
@@ -33,6 +39,41 @@ pub struct ServerArgs {
     /// Run the control plane only, with no node agent on this machine.
     #[arg(long)]
     disable_agent: bool,
+    /// Do not run the scheduler in this process.
+    #[arg(long)]
+    disable_scheduler: bool,
+    /// Do not run the controller manager in this process.
+    #[arg(long)]
+    disable_controller_manager: bool,
+    /// How long a node may go without renewing its Lease before it is NotReady (e.g. 40s).
+    #[arg(long, default_value = "40s", value_parser = duration)]
+    node_monitor_grace_period: Duration,
+    /// How often node health is checked.
+    #[arg(long, default_value = "5s", value_parser = duration)]
+    node_monitor_period: Duration,
+    /// How long pods stay on a not-ready or unreachable node before they are evicted, unless
+    /// they say otherwise (the tolerationSeconds added to every pod).
+    #[arg(long, default_value_t = 300)]
+    default_toleration_seconds: i64,
+    /// The pod network; each node gets a /24 of it.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
+}
+
+/// A duration such as `40s`, `5m`, `500ms` or `1h` (a bare number is seconds).
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 40s, 5m, 500ms"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "" | "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        "h" => Ok(Duration::from_secs(n * 3600)),
+        _ => Err(format!("invalid duration {text:?}: the unit must be ms, s, m or h")),
+    }
 }
 
 async fn open_store(args: &ServerArgs) -> Result<Arc<dyn Store>> {
@@ -65,9 +106,28 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let mut config = Config::new(args.data_dir.join("server"));
     config.bind_address = args.bind_address;
     config.https_port = args.https_port;
+    config.default_toleration_seconds = args.default_toleration_seconds;
+    // The namespace controller empties deleted namespaces, unless it does not run here.
+    config.finalize_namespaces = args.disable_controller_manager;
     let server = Server::start(config, store).await?;
-    barge_apiserver::kubeconfig::write(&args.write_kubeconfig, &server.admin_kubeconfig())
+    let kubeconfig = server.admin_kubeconfig();
+    barge_apiserver::kubeconfig::write(&args.write_kubeconfig, &kubeconfig)
         .with_context(|| format!("cannot write {}", args.write_kubeconfig.display()))?;
+    let settings = Settings {
+        node_monitor_grace_period: args.node_monitor_grace_period,
+        node_monitor_period: args.node_monitor_period,
+        cluster_cidr: args.cluster_cidr.clone(),
+        ..Settings::default()
+    };
+    controlplane::spawn(
+        controlplane::client(&kubeconfig).await?,
+        controlplane::Options {
+            scheduler: !args.disable_scheduler,
+            controllers: !args.disable_controller_manager,
+            settings,
+            identity: identity(),
+        },
+    );
     eprintln!("barge: API server listening on {}", server.url());
     println!("export KUBECONFIG={}", args.write_kubeconfig.display());
     shutdown_signal().await;
@@ -76,7 +136,13 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// This server's name in leader election: the host name and the process id.
+fn identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}_{}", host.trim(), std::process::id())
+}
+
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
     tokio::select! {

@@ -272,11 +272,24 @@ impl Manager {
         tracing::info!("controller manager: caches synced, starting controllers");
         let mut tasks = tokio::task::JoinSet::new();
         let workers = ctx.settings.workers;
-        let mut start = |reconciler: Arc<dyn Reconciler>, queue: Queue| {
+        let starts: &[fn(&Context) -> (Arc<dyn Reconciler>, Queue)] = &[
+            deployment::start,
+            replicaset::start,
+            replicaset::start_rc,
+            gc::start,
+            node_lifecycle::start,
+            node_ipam::start,
+            endpoints::start,
+            endpoints::start_slices,
+            serviceaccount::start,
+            podgc::start,
+            job::start,
+            daemonset::start,
+        ];
+        for start in starts {
+            let (reconciler, queue) = start(&ctx);
             tasks.spawn(runner::run(reconciler, queue, workers));
-        };
-        // Each controller: its queue fed by its watches, and its workers.
-        let _ = &mut start;
+        }
         while tasks.join_next().await.is_some() {}
     }
 }

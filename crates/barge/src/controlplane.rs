@@ -1,0 +1,77 @@
+//! The scheduler and the controller manager inside `barge server`: ordinary API clients of the
+//! server next to them (kube-rs, the admin credentials), each running only while it holds its
+//! Lease, so that several servers of one cluster never schedule or reconcile twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use barge_client::KubeWriter;
+use barge_client::leader::{Elector, Timing};
+use barge_controllers::{Context, Informers, Manager, Settings};
+
+/// What runs besides the API server.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub scheduler: bool,
+    pub controllers: bool,
+    pub settings: Settings,
+    /// This server's name in the Leases.
+    pub identity: String,
+}
+
+/// A client from a kubeconfig's text.
+pub async fn client(kubeconfig: &str) -> Result<kube::Client> {
+    let file = kube::config::Kubeconfig::from_yaml(kubeconfig).context("invalid kubeconfig")?;
+    let config =
+        kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
+            .await
+            .context("invalid kubeconfig")?;
+    kube::Client::try_from(config).context("cannot build a client")
+}
+
+/// Starts the enabled components on the current runtime; they run until the process ends.
+pub fn spawn(client: kube::Client, options: Options) {
+    if options.controllers {
+        let (client, options) = (client.clone(), options.clone());
+        tokio::spawn(elected(
+            client.clone(),
+            "kube-controller-manager",
+            options.identity.clone(),
+            move || {
+                let ctx = Context {
+                    informers: Informers::start(&client),
+                    writer: Arc::new(KubeWriter::new(client.clone(), "kube-controller-manager")),
+                    settings: Arc::new(options.settings.clone()),
+                };
+                async move {
+                    Manager::run(ctx).await;
+                    Ok(())
+                }
+            },
+        ));
+    }
+    if options.scheduler {
+        let identity = options.identity.clone();
+        tokio::spawn(elected(client.clone(), "kube-scheduler", identity, move || {
+            barge_scheduler::run(client.clone(), barge_scheduler::Options::default())
+        }));
+    }
+}
+
+/// Runs what `work` makes whenever this process holds the Lease `name`, forever.
+async fn elected<F, W>(client: kube::Client, name: &'static str, identity: String, work: W)
+where
+    W: Fn() -> F,
+    F: std::future::Future<Output = Result<()>>,
+{
+    let elector = Elector::new(client, name, &identity, Timing::default());
+    loop {
+        match elector.lead(work()).await {
+            Ok(Ok(())) => tracing::warn!(component = name, "stopped"),
+            Ok(Err(e)) => tracing::error!(component = name, error = format!("{e:#}"), "failed"),
+            Err(e) => tracing::warn!(component = name, error = %e, "lost leadership"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,173 @@
+//! The whole control plane as users run it: `barge server` (store, API server, scheduler,
+//! controller manager) and `barge hollow` nodes as child processes, driven by the real kubectl.
+//! Killing a hollow process is a node dying. Periods are shortened with the server's flags so
+//! that the tests take seconds.
+
+mod workloads;
+
+use std::path::PathBuf;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+const BARGE: &str = env!("CARGO_BIN_EXE_barge");
+
+/// A server with fast node-failure settings, in its own temporary directory.
+#[derive(Debug)]
+pub struct Cluster {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+    _server: Child,
+    nodes: Vec<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Cluster {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        let port = free_port().to_string();
+        let server = Command::new(BARGE)
+            .args(["server", "--disable-agent", "--bind-address", "127.0.0.1"])
+            .args(["--https-port", &port])
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .arg("--write-kubeconfig")
+            .arg(&kubeconfig)
+            .args(["--node-monitor-grace-period", "4s", "--node-monitor-period", "1s"])
+            .args(["--default-toleration-seconds", "2"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("barge server starts");
+        let cluster = Self {
+            dir,
+            kubeconfig,
+            _server: server,
+            nodes: Vec::new(),
+        };
+        cluster
+            .eventually("the server answers", Duration::from_secs(20), || async {
+                cluster.kubeconfig.exists()
+                    && cluster.kubectl(&["get", "--raw", "/readyz"]).await.status.success()
+            })
+            .await;
+        cluster
+    }
+
+    /// Starts a `barge hollow` process with `count` nodes named `<prefix>0`, `<prefix>1`, ...;
+    /// returns its index for [`Cluster::kill_nodes`].
+    pub async fn add_nodes(&mut self, prefix: &str, count: usize, extra: &[&str]) -> usize {
+        let child = Command::new(BARGE)
+            .arg("hollow")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(["--nodes", &count.to_string(), "--name-prefix", prefix])
+            .args(["--lease-renew-interval", "1s"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("barge hollow starts");
+        self.nodes.push(child);
+        let want = count;
+        let prefix = prefix.to_owned();
+        let this: &Self = self;
+        this.eventually("the hollow nodes are Ready", Duration::from_secs(30), || {
+            let prefix = prefix.clone();
+            async move { this.ready_nodes(&prefix).await >= want }
+        })
+        .await;
+        self.nodes.len() - 1
+    }
+
+    /// Kills a hollow process: its nodes stop renewing their Leases, as dead nodes do.
+    pub async fn kill_nodes(&mut self, index: usize) {
+        let _ = self.nodes[index].kill().await;
+    }
+
+    async fn ready_nodes(&self, prefix: &str) -> usize {
+        let out = self
+            .ok(&["get", "nodes", "--no-headers", "-o", "custom-columns=N:.metadata.name,R:.status.conditions[?(@.type==\"Ready\")].status"])
+            .await;
+        out.lines()
+            .filter(|l| l.starts_with(prefix) && l.ends_with("True"))
+            .count()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes a file in the test's directory and returns its path as a string.
+    pub fn file(&self, name: &str, text: &str) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write file");
+        p.display().to_string()
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.dir.path().join("kube-cache"))
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true);
+        cmd
+    }
+
+    pub async fn kubectl(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().await.expect("kubectl runs");
+        eprintln!(
+            "$ kubectl {}\n{}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Runs kubectl, expects success, returns its standard output.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args).await;
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+
+    /// Polls `check` every 200 ms until it holds; panics with `what` after `limit`.
+    pub async fn eventually<F, Fut>(&self, what: &str, limit: Duration, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let start = Instant::now();
+        while !check().await {
+            assert!(start.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `kubectl get <what> -o jsonpath=<path>`.
+    pub async fn jsonpath(&self, what: &[&str], path: &str) -> String {
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        let path = format!("jsonpath={path}");
+        args.extend(["-o", &path]);
+        self.ok(&args).await
+    }
+}
