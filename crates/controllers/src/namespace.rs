@@ -422,3 +422,188 @@ impl Reconciler for NamespaceController {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use barge_client::writer::Call;
+    use k8s_openapi::api::core::v1::NamespaceSpec;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    fn namespace(name: &str, deleting: bool, finalizers: &[&str]) -> Namespace {
+        Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                uid: Some(format!("uid-{name}")),
+                resource_version: Some("42".into()),
+                deletion_timestamp: deleting.then(|| Time(Timestamp::now())),
+                ..Default::default()
+            },
+            spec: Some(NamespaceSpec {
+                finalizers: Some(finalizers.iter().map(|f| (*f).to_owned()).collect()),
+            }),
+            status: None,
+        }
+    }
+
+    fn meta(ns: &str, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: Some(ns.into()),
+            name: Some(name.into()),
+            ..Default::default()
+        }
+    }
+
+    fn condition_of<'a>(status: &'a Value, type_: &str) -> &'a Value {
+        status["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == type_))
+            .unwrap_or(&Value::Null)
+    }
+
+    fn status_patch(calls: &[Call]) -> Option<Value> {
+        calls.iter().find_map(|c| match c {
+            Call::Patch {
+                subresource: Some(s),
+                patch,
+                ..
+            } if s == "status" => Some(patch["status"].clone()),
+            _ => None,
+        })
+    }
+
+    #[tokio::test]
+    async fn deletes_the_content_then_finalizes() {
+        let (ctx, writer) = Context::for_tests();
+        ctx.informers.namespaces.apply(namespace(
+            "shop",
+            true,
+            &["kubernetes", "example.com/keep"],
+        ));
+        ctx.informers.pods.apply(Pod {
+            metadata: meta("shop", "p"),
+            ..Default::default()
+        });
+        ctx.informers.pods.apply(Pod {
+            metadata: meta("other", "q"),
+            ..Default::default()
+        });
+        ctx.informers.services.apply(Service {
+            metadata: meta("shop", "s"),
+            ..Default::default()
+        });
+        ctx.informers.deployments.apply(Deployment {
+            metadata: meta("shop", "d"),
+            ..Default::default()
+        });
+        let c = NamespaceController::new(ctx.clone());
+        let key = Key::new("", "shop");
+
+        let again = c.reconcile(&key).await.unwrap();
+        assert_eq!(again, Some(Duration::from_secs(1)));
+        let calls = writer.take();
+        let summaries: Vec<String> = calls.iter().map(Call::summary).collect();
+        for expected in [
+            "deletecollection pods shop",
+            "deletecollection services shop",
+            "deletecollection deployments shop",
+            "deletecollection configmaps shop",
+            "deletecollection secrets shop",
+            "deletecollection horizontalpodautoscalers shop",
+        ] {
+            assert!(
+                summaries.iter().any(|s| s == expected),
+                "{expected}: {summaries:?}"
+            );
+        }
+        assert!(!summaries.iter().any(|s| s.contains("other")));
+        assert!(!summaries.iter().any(|s| s.contains("finalize")));
+        let status = status_patch(&calls).unwrap();
+        assert_eq!(status["phase"], "Terminating");
+        let remaining = condition_of(&status, "NamespaceContentRemaining");
+        assert_eq!(remaining["status"], "True");
+        assert_eq!(remaining["reason"], "SomeResourcesRemain");
+        assert_eq!(
+            remaining["message"],
+            "Some resources are remaining: deployments.apps has 1 resource instances, \
+             pods. has 1 resource instances, services. has 1 resource instances"
+        );
+        assert_eq!(
+            condition_of(&status, "NamespaceDeletionContentFailure")["reason"],
+            "ContentDeleted"
+        );
+        let mut ns = namespace("shop", true, &["kubernetes", "example.com/keep"]);
+        ns.status = serde_json::from_value(status).unwrap();
+        ctx.informers.namespaces.apply(ns);
+
+        // The pod terminates slowly behind a finalizer; the rest is gone.
+        ctx.informers.services.delete(&Key::new("shop", "s"));
+        ctx.informers.deployments.delete(&Key::new("shop", "d"));
+        let mut terminating = meta("shop", "p");
+        terminating.deletion_timestamp = Some(Time(Timestamp::now()));
+        terminating.deletion_grace_period_seconds = Some(30);
+        terminating.finalizers = Some(vec!["example.com/x".into()]);
+        ctx.informers.pods.apply(Pod {
+            metadata: terminating,
+            ..Default::default()
+        });
+        let again = c.reconcile(&key).await.unwrap();
+        assert_eq!(again, Some(Duration::from_secs(30)));
+        let calls = writer.take();
+        let summaries: Vec<String> = calls.iter().map(Call::summary).collect();
+        assert!(
+            !summaries.iter().any(|s| s.starts_with("deletecollection")),
+            "nothing left to delete, and the uncached kinds are done: {summaries:?}"
+        );
+        let status = status_patch(&calls).unwrap();
+        assert_eq!(
+            condition_of(&status, "NamespaceFinalizersRemaining")["message"],
+            "Some content in the namespace has finalizers remaining: \
+             example.com/x in 1 resource instances"
+        );
+
+        ctx.informers.pods.delete(&Key::new("shop", "p"));
+        assert_eq!(c.reconcile(&key).await.unwrap(), None);
+        let calls = writer.take();
+        let finalize = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Patch {
+                    target,
+                    subresource: Some(s),
+                    patch,
+                } if s == "finalize" && target.plural == "namespaces" => Some(patch.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(finalize["spec"]["finalizers"], json!(["example.com/keep"]));
+        assert_eq!(finalize["metadata"]["resourceVersion"], "42");
+        let status = status_patch(&calls).unwrap();
+        assert_eq!(
+            condition_of(&status, "NamespaceContentRemaining")["reason"],
+            "ContentRemoved"
+        );
+        assert_eq!(
+            condition_of(&status, "NamespaceFinalizersRemaining")["reason"],
+            "ContentHasNoFinalizers"
+        );
+    }
+
+    #[tokio::test]
+    async fn live_or_finalized_namespaces_are_left_alone() {
+        let (ctx, writer) = Context::for_tests();
+        ctx.informers
+            .namespaces
+            .apply(namespace("live", false, &["kubernetes"]));
+        ctx.informers.namespaces.apply(namespace("done", true, &[]));
+        ctx.informers.pods.apply(Pod {
+            metadata: meta("live", "p"),
+            ..Default::default()
+        });
+        let c = NamespaceController::new(ctx.clone());
+        for name in ["live", "done", "missing"] {
+            assert_eq!(c.reconcile(&Key::new("", name)).await.unwrap(), None);
+        }
+        assert!(writer.take().is_empty());
+    }
+}
