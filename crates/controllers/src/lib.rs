@@ -285,6 +285,8 @@ impl Manager {
             podgc::start,
             job::start,
             daemonset::start,
+            statefulset::start,
+            namespace::start,
         ];
         for start in starts {
             let (reconciler, queue) = start(&ctx);

@@ -41,7 +41,12 @@ impl Cluster {
             .arg(dir.path().join("data"))
             .arg("--write-kubeconfig")
             .arg(&kubeconfig)
-            .args(["--node-monitor-grace-period", "4s", "--node-monitor-period", "1s"])
+            .args([
+                "--node-monitor-grace-period",
+                "4s",
+                "--node-monitor-period",
+                "1s",
+            ])
             .args(["--default-toleration-seconds", "2"])
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -57,7 +62,11 @@ impl Cluster {
         cluster
             .eventually("the server answers", Duration::from_secs(20), || async {
                 cluster.kubeconfig.exists()
-                    && cluster.kubectl(&["get", "--raw", "/readyz"]).await.status.success()
+                    && cluster
+                        .kubectl(&["get", "--raw", "/readyz"])
+                        .await
+                        .status
+                        .success()
             })
             .await;
         cluster
@@ -81,10 +90,14 @@ impl Cluster {
         let want = count;
         let prefix = prefix.to_owned();
         let this: &Self = self;
-        this.eventually("the hollow nodes are Ready", Duration::from_secs(30), || {
-            let prefix = prefix.clone();
-            async move { this.ready_nodes(&prefix).await >= want }
-        })
+        this.eventually(
+            "the hollow nodes are Ready",
+            Duration::from_secs(30),
+            || {
+                let prefix = prefix.clone();
+                async move { this.ready_nodes(&prefix).await >= want }
+            },
+        )
         .await;
         self.nodes.len() - 1
     }
@@ -96,7 +109,13 @@ impl Cluster {
 
     async fn ready_nodes(&self, prefix: &str) -> usize {
         let out = self
-            .ok(&["get", "nodes", "--no-headers", "-o", "custom-columns=N:.metadata.name,R:.status.conditions[?(@.type==\"Ready\")].status"])
+            .ok(&[
+                "get",
+                "nodes",
+                "--no-headers",
+                "-o",
+                "custom-columns=N:.metadata.name,R:.status.conditions[?(@.type==\"Ready\")].status",
+            ])
             .await;
         out.lines()
             .filter(|l| l.starts_with(prefix) && l.ends_with("True"))
@@ -157,7 +176,10 @@ impl Cluster {
     {
         let start = Instant::now();
         while !check().await {
-            assert!(start.elapsed() < limit, "timed out after {limit:?} waiting until {what}");
+            assert!(
+                start.elapsed() < limit,
+                "timed out after {limit:?} waiting until {what}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

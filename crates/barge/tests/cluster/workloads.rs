@@ -63,7 +63,11 @@ async fn pods(c: &Cluster, app: &str) -> BTreeMap<String, (String, bool)> {
 }
 
 async fn ready_count(c: &Cluster, app: &str) -> usize {
-    pods(c, app).await.values().filter(|(_, ready)| *ready).count()
+    pods(c, app)
+        .await
+        .values()
+        .filter(|(_, ready)| *ready)
+        .count()
 }
 
 /// Watches the pods of `app` until `stop` fires and records, after every event, how many exist
@@ -77,7 +81,10 @@ fn observe(
     tokio::spawn(async move {
         let client = client(&kubeconfig).await;
         let api: kube::Api<Pod> = kube::Api::default_namespaced(client);
-        let mut events = std::pin::pin!(watcher::watcher(api, watcher::Config::default().labels(&selector)));
+        let mut events = std::pin::pin!(watcher::watcher(
+            api,
+            watcher::Config::default().labels(&selector)
+        ));
         let mut state: BTreeMap<String, Pod> = BTreeMap::new();
         let mut seen = Vec::new();
         let mut listed = false;
@@ -146,7 +153,8 @@ async fn a_deployment_spreads_rolls_out_within_bounds_rolls_back_and_scales() {
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let watch = observe(c.path("kubeconfig"), "my-api", stopped);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    c.ok(&["set", "image", "deployment/my-api", "app=my-api:v2"]).await;
+    c.ok(&["set", "image", "deployment/my-api", "app=my-api:v2"])
+        .await;
     c.ok(&["rollout", "status", "deployment/my-api", "--timeout=60s"])
         .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -155,37 +163,57 @@ async fn a_deployment_spreads_rolls_out_within_bounds_rolls_back_and_scales() {
     assert!(seen.len() > 6, "the rollout was watched: {seen:?}");
     for (live, ready) in &seen {
         assert!(*live <= 4, "more than replicas + maxSurge pods: {seen:?}");
-        assert!(*ready >= 3, "fewer than replicas - maxUnavailable ready: {seen:?}");
+        assert!(
+            *ready >= 3,
+            "fewer than replicas - maxUnavailable ready: {seen:?}"
+        );
     }
     let images = c
-        .jsonpath(&["deployment", "my-api"], "{.spec.template.spec.containers[0].image}")
+        .jsonpath(
+            &["deployment", "my-api"],
+            "{.spec.template.spec.containers[0].image}",
+        )
         .await;
     assert_eq!(images, "my-api:v2");
 
     let history = c.ok(&["rollout", "history", "deployment/my-api"]).await;
-    assert!(history.contains("REVISION") && history.contains("1") && history.contains("2"), "{history}");
+    assert!(
+        history.contains("REVISION") && history.contains("1") && history.contains("2"),
+        "{history}"
+    );
     c.ok(&["rollout", "undo", "deployment/my-api"]).await;
     c.ok(&["rollout", "status", "deployment/my-api", "--timeout=60s"])
         .await;
     let image = c
-        .jsonpath(&["deployment", "my-api"], "{.spec.template.spec.containers[0].image}")
+        .jsonpath(
+            &["deployment", "my-api"],
+            "{.spec.template.spec.containers[0].image}",
+        )
         .await;
     assert_eq!(image, "my-api:v1");
 
     c.ok(&["scale", "deployment/my-api", "--replicas=5"]).await;
-    c.eventually("5 pods are ready", MINUTE, || async { ready_count(&c, "my-api").await == 5 })
-        .await;
+    c.eventually("5 pods are ready", MINUTE, || async {
+        ready_count(&c, "my-api").await == 5
+    })
+    .await;
     c.ok(&["scale", "deployment/my-api", "--replicas=1"]).await;
-    c.eventually("1 pod is left", MINUTE, || async { pods(&c, "my-api").await.len() == 1 })
-        .await;
+    c.eventually("1 pod is left", MINUTE, || async {
+        pods(&c, "my-api").await.len() == 1
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn deleted_pods_are_replaced_and_a_deleted_deployment_takes_its_pods() {
     let mut c = Cluster::start().await;
     c.add_nodes("node-", 2, &[]).await;
-    c.ok(&["apply", "-f", &c.file("d.yaml", &deployment("web", 3, "web:1"))])
-        .await;
+    c.ok(&[
+        "apply",
+        "-f",
+        &c.file("d.yaml", &deployment("web", 3, "web:1")),
+    ])
+    .await;
     c.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
         .await;
     let before = pods(&c, "web").await;
@@ -199,7 +227,10 @@ async fn deleted_pods_are_replaced_and_a_deleted_deployment_takes_its_pods() {
 
     c.ok(&["delete", "deployment", "web"]).await;
     c.eventually("the replica sets and pods are gone", MINUTE, || async {
-        c.ok(&["get", "rs,pods", "-o", "name"]).await.trim().is_empty()
+        c.ok(&["get", "rs,pods", "-o", "name"])
+            .await
+            .trim()
+            .is_empty()
     })
     .await;
 }
@@ -209,24 +240,39 @@ async fn the_pods_of_a_dead_node_move_to_the_others() {
     let mut c = Cluster::start().await;
     c.add_nodes("live-", 2, &[]).await;
     let doomed = c.add_nodes("doomed-", 1, &[]).await;
-    c.ok(&["apply", "-f", &c.file("d.yaml", &deployment("my-api", 3, "my-api:v1"))])
-        .await;
+    c.ok(&[
+        "apply",
+        "-f",
+        &c.file("d.yaml", &deployment("my-api", 3, "my-api:v1")),
+    ])
+    .await;
     c.ok(&["rollout", "status", "deployment/my-api", "--timeout=60s"])
         .await;
     assert!(
-        pods(&c, "my-api").await.values().any(|(n, _)| n == "doomed-0"),
+        pods(&c, "my-api")
+            .await
+            .values()
+            .any(|(n, _)| n == "doomed-0"),
         "the pods spread over the three nodes"
     );
 
     c.kill_nodes(doomed).await;
     c.eventually("the dead node is not Ready", MINUTE, || async {
-        c.jsonpath(&["node", "doomed-0"], r#"{.status.conditions[?(@.type=="Ready")].status}"#)
-            .await
+        c.jsonpath(
+            &["node", "doomed-0"],
+            r#"{.status.conditions[?(@.type=="Ready")].status}"#,
+        )
+        .await
             == "Unknown"
     })
     .await;
-    let taints = c.jsonpath(&["node", "doomed-0"], "{.spec.taints[*].key}").await;
-    assert!(taints.contains("node.kubernetes.io/unreachable"), "{taints}");
+    let taints = c
+        .jsonpath(&["node", "doomed-0"], "{.spec.taints[*].key}")
+        .await;
+    assert!(
+        taints.contains("node.kubernetes.io/unreachable"),
+        "{taints}"
+    );
     c.eventually("3 pods are ready on the live nodes", MINUTE, || async {
         let now = pods(&c, "my-api").await;
         now.len() == 3 && now.values().all(|(n, r)| *r && n.starts_with("live-"))
@@ -243,9 +289,15 @@ async fn jobs_daemon_sets_and_stateful_sets() {
     let mut c = Cluster::start().await;
     c.add_nodes("node-", 2, &[]).await;
 
-    c.ok(&["create", "job", "once", "--image=busybox", "--", "true"]).await;
-    c.ok(&["wait", "--for=condition=complete", "job/once", "--timeout=60s"])
+    c.ok(&["create", "job", "once", "--image=busybox", "--", "true"])
         .await;
+    c.ok(&[
+        "wait",
+        "--for=condition=complete",
+        "job/once",
+        "--timeout=60s",
+    ])
+    .await;
 
     let ds = "apiVersion: apps/v1
 kind: DaemonSet
@@ -296,7 +348,12 @@ spec:
         .await;
     let created = c
         .jsonpath(
-            &["pods", "-l", "app=web", "--sort-by=.metadata.creationTimestamp"],
+            &[
+                "pods",
+                "-l",
+                "app=web",
+                "--sort-by=.metadata.creationTimestamp",
+            ],
             "{.items[*].metadata.name}",
         )
         .await;
@@ -310,19 +367,93 @@ async fn a_pod_that_fits_nowhere_waits_until_a_node_can_take_it() {
     c.ok(&["run", "big", "--image=big:1", "--overrides", r#"{"spec":{"containers":[{"name":"big","image":"big:1","resources":{"requests":{"cpu":"2"}}}]}}"#])
         .await;
     c.eventually("a FailedScheduling event", MINUTE, || async {
-        c.ok(&["get", "events", "--field-selector", "involvedObject.name=big"])
-            .await
-            .contains("0/3 nodes are available: 3 Insufficient cpu.")
+        c.ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=big",
+        ])
+        .await
+        .contains("0/3 nodes are available: 3 Insufficient cpu.")
     })
     .await;
     let condition = c
-        .jsonpath(&["pod", "big"], r#"{.status.conditions[?(@.type=="PodScheduled")].reason}"#)
+        .jsonpath(
+            &["pod", "big"],
+            r#"{.status.conditions[?(@.type=="PodScheduled")].reason}"#,
+        )
         .await;
     assert_eq!(condition, "Unschedulable");
 
     c.add_nodes("large-", 1, &["--cpu", "4"]).await;
     c.eventually("the pod runs on the new node", MINUTE, || async {
-        c.jsonpath(&["pod", "big"], "{.spec.nodeName} {.status.phase}").await == "large-0 Running"
+        c.jsonpath(&["pod", "big"], "{.spec.nodeName} {.status.phase}")
+            .await
+            == "large-0 Running"
     })
     .await;
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_deletes_what_it_holds_then_the_namespace() {
+    let mut c = Cluster::start().await;
+    c.add_nodes("node-", 1, &[]).await;
+    c.ok(&["create", "namespace", "shop"]).await;
+    c.ok(&[
+        "-n",
+        "shop",
+        "create",
+        "deployment",
+        "cart",
+        "--image=cart:1",
+        "--replicas=2",
+    ])
+    .await;
+    c.ok(&[
+        "-n",
+        "shop",
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=a=b",
+    ])
+    .await;
+    c.ok(&[
+        "-n",
+        "shop",
+        "rollout",
+        "status",
+        "deployment/cart",
+        "--timeout=60s",
+    ])
+    .await;
+    let sa = c
+        .jsonpath(
+            &["-n", "shop", "serviceaccount", "default"],
+            "{.metadata.name}",
+        )
+        .await;
+    assert_eq!(
+        sa, "default",
+        "every namespace gets its default ServiceAccount"
+    );
+
+    c.ok(&["delete", "namespace", "shop", "--timeout=60s"])
+        .await;
+    let gone = c.kubectl(&["get", "namespace", "shop"]).await;
+    assert!(
+        !gone.status.success(),
+        "the namespace is gone once its content is"
+    );
+    let left = c
+        .ok(&[
+            "get",
+            "pods,rs,deploy,configmaps",
+            "-n",
+            "shop",
+            "-o",
+            "name",
+        ])
+        .await;
+    assert_eq!(left.trim(), "");
 }
