@@ -8,7 +8,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -97,26 +97,35 @@ pub struct Cycle<'a> {
 /// Data plugins keep from one extension point to the next within a cycle, by plugin name.
 #[derive(Default)]
 pub struct CycleState {
-    data: HashMap<&'static str, Box<dyn Any + Send + Sync>>,
-    skip_filter: Vec<&'static str>,
-    skip_score: Vec<&'static str>,
+    /// Few entries (one per stateful plugin): a list beats hashing the name per node.
+    data: Vec<(&'static str, Box<dyn Any + Send + Sync>)>,
+    /// Bit i: the i-th plugin of the profile said Skip (PreFilter / PreScore).
+    skip_filter: u64,
+    skip_score: u64,
 }
 
 impl fmt::Debug for CycleState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CycleState")
-            .field("keys", &self.data.keys().collect::<Vec<_>>())
+            .field(
+                "keys",
+                &self.data.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
 
 impl CycleState {
     pub fn write<T: Any + Send + Sync>(&mut self, key: &'static str, value: T) {
-        self.data.insert(key, Box::new(value));
+        self.data.retain(|(k, _)| *k != key);
+        self.data.push((key, Box::new(value)));
     }
 
     pub fn read<T: Any>(&self, key: &'static str) -> Option<&T> {
-        self.data.get(key).and_then(|b| b.downcast_ref())
+        self.data
+            .iter()
+            .find(|(k, _)| std::ptr::eq(*k, key) || *k == key)
+            .and_then(|(_, b)| b.downcast_ref())
     }
 }
 
@@ -232,17 +241,18 @@ pub struct ProfileConfig {
 pub struct Profile {
     pub scheduler_name: String,
     pub percentage_of_nodes_to_score: u32,
-    pre_filters: Vec<Arc<dyn Plugin>>,
-    filters: Vec<Arc<dyn Plugin>>,
+    /// Each plugin with its index in the profile (its bit in the skip masks).
+    pre_filters: Vec<(u32, Arc<dyn Plugin>)>,
+    filters: Vec<(u32, Arc<dyn Plugin>)>,
     post_filters: Vec<Arc<dyn Plugin>>,
-    pre_scores: Vec<Arc<dyn Plugin>>,
-    scores: Vec<(Arc<dyn Plugin>, i64)>,
+    pre_scores: Vec<(u32, Arc<dyn Plugin>)>,
+    scores: Vec<(u32, Arc<dyn Plugin>, i64)>,
     reserves: Vec<Arc<dyn Plugin>>,
 }
 
 impl fmt::Debug for Profile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names = |v: &[Arc<dyn Plugin>]| v.iter().map(|p| p.name()).collect::<Vec<_>>();
+        let names = |v: &[(u32, Arc<dyn Plugin>)]| v.iter().map(|p| p.1.name()).collect::<Vec<_>>();
         f.debug_struct("Profile")
             .field("scheduler_name", &self.scheduler_name)
             .field("filters", &names(&self.filters))
@@ -251,7 +261,7 @@ impl fmt::Debug for Profile {
                 &self
                     .scores
                     .iter()
-                    .map(|(p, w)| (p.name(), *w))
+                    .map(|(_, p, w)| (p.name(), *w))
                     .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
@@ -384,24 +394,28 @@ impl Profile {
             scores: Vec::new(),
             reserves: Vec::new(),
         };
-        for e in &config.plugins {
+        if config.plugins.len() > 64 {
+            return Err("a profile has at most 64 plugins".into());
+        }
+        for (i, e) in config.plugins.iter().enumerate() {
+            let i = i as u32;
             let plugin = registry
                 .build(&e.name)
                 .ok_or_else(|| format!("plugin {:?} is not registered", e.name))?;
             if plugin.pre_filter().is_some() {
-                p.pre_filters.push(plugin.clone());
+                p.pre_filters.push((i, plugin.clone()));
             }
             if plugin.filter().is_some() {
-                p.filters.push(plugin.clone());
+                p.filters.push((i, plugin.clone()));
             }
             if plugin.post_filter().is_some() {
                 p.post_filters.push(plugin.clone());
             }
             if plugin.pre_score().is_some() {
-                p.pre_scores.push(plugin.clone());
+                p.pre_scores.push((i, plugin.clone()));
             }
             if plugin.score().is_some() && e.weight > 0 {
-                p.scores.push((plugin.clone(), e.weight));
+                p.scores.push((i, plugin.clone(), e.weight));
             }
             if plugin.reserve().is_some() {
                 p.reserves.push(plugin.clone());
@@ -417,8 +431,8 @@ impl Profile {
         state: &CycleState,
         node: &NodeInfo,
     ) -> Result<(), (Status, &'static str)> {
-        for p in &self.filters {
-            if state.skip_filter.contains(&p.name()) {
+        for (i, p) in &self.filters {
+            if state.skip_filter & (1 << i) != 0 {
                 continue;
             }
             if let Some(f) = p.filter() {
@@ -448,12 +462,12 @@ impl Profile {
         let mut state = CycleState::default();
         let mut diagnosis = Diagnosis::default();
 
-        for p in &self.pre_filters {
+        for (i, p) in &self.pre_filters {
             let Some(pf) = p.pre_filter() else { continue };
             let s = pf.pre_filter(cx, &mut state);
             match s.code {
                 Code::Success => {}
-                Code::Skip => state.skip_filter.push(p.name()),
+                Code::Skip => state.skip_filter |= 1 << i,
                 Code::Error => {
                     return Outcome::Error(format!(
                         "running PreFilter plugin {:?}: {}",
@@ -524,12 +538,12 @@ impl Profile {
         }
 
         // Score.
-        for p in &self.pre_scores {
+        for (i, p) in &self.pre_scores {
             let Some(ps) = p.pre_score() else { continue };
             let s = ps.pre_score(cx, &mut state, &feasible);
             match s.code {
                 Code::Success => {}
-                Code::Skip => state.skip_score.push(p.name()),
+                Code::Skip => state.skip_score |= 1 << i,
                 _ => {
                     return Outcome::Error(format!(
                         "running PreScore plugin {:?}: {}",
@@ -541,8 +555,8 @@ impl Profile {
         }
         let mut totals = vec![0i64; feasible.len()];
         let mut scores = vec![0i64; feasible.len()];
-        for (p, weight) in &self.scores {
-            if state.skip_score.contains(&p.name()) {
+        for (i, p, weight) in &self.scores {
+            if state.skip_score & (1 << i) != 0 {
                 continue;
             }
             let Some(sc) = p.score() else { continue };

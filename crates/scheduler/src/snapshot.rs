@@ -22,6 +22,41 @@ use crate::podinfo::{HostPort, NamespaceScope, PodInfo};
 use crate::resources::Resource;
 use crate::selector::{Labels, Selector, node_labels};
 
+/// A small, fast hasher for integer and short string keys (FxHash's multiply-rotate), used
+/// by the maps a cycle consults per node; not resistant to crafted collisions, which is
+/// fine for keys the scheduler makes itself (slots, label values).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FxHasher(u64);
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            self.write_u64(u64::from_le_bytes(b));
+        }
+        for &b in chunks.remainder() {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map with [`FxHasher`].
+pub type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FxHasher>>;
+
 /// One node and the pods assigned (or assumed) to it.
 #[derive(Debug, Default)]
 pub struct NodeInfo {
@@ -109,7 +144,7 @@ pub struct PodQuery {
 /// How many pods a [`PodQuery`] matches on each node (by slot), nodes without any left out.
 #[derive(Clone, Debug, Default)]
 pub struct Counter {
-    pub per_node: HashMap<usize, u32>,
+    pub per_node: FastMap<usize, u32>,
     pub total: u64,
 }
 
@@ -223,6 +258,8 @@ pub struct Cluster {
     affinity_slots: HashSet<usize>,
     anti_affinity_slots: HashSet<usize>,
     namespaces: HashMap<String, Labels>,
+    /// Assigned pods by label pair, so that a new counter only examines candidates.
+    by_label: HashMap<(String, String), HashSet<String>>,
     pub owners: Owners,
     counters: Mutex<Counters>,
 }
@@ -303,6 +340,12 @@ impl Cluster {
 
     fn insert_pod(&mut self, slot: usize, pod: Arc<PodInfo>) {
         self.count_pod(&pod, slot, 1);
+        for (k, v) in pod.labels() {
+            self.by_label
+                .entry((k.clone(), v.clone()))
+                .or_default()
+                .insert(pod.key.clone());
+        }
         let info = &mut self.nodes[slot];
         info.add_pod(pod.clone());
         if info.pods_with_affinity > 0 {
@@ -328,6 +371,15 @@ impl Cluster {
         }
         let placeholder_done = info.node.is_none() && info.pods.is_empty();
         self.count_pod(&pod, slot, -1);
+        for (k, v) in pod.labels() {
+            let pair = (k.clone(), v.clone());
+            if let Some(keys) = self.by_label.get_mut(&pair) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_label.remove(&pair);
+                }
+            }
+        }
         if placeholder_done {
             self.release(slot);
         }
@@ -481,11 +533,25 @@ impl Cluster {
             counters.clear();
         }
         let mut counter = Counter::default();
-        if !query.selector.nothing {
-            for (slot, pod) in self.pods.values() {
-                if Self::query_matches(query, pod, &self.namespaces) {
-                    *counter.per_node.entry(*slot).or_default() += 1;
-                    counter.total += 1;
+        let mut consider = |slot: usize, pod: &PodInfo| {
+            if Self::query_matches(query, pod, &self.namespaces) {
+                *counter.per_node.entry(slot).or_default() += 1;
+                counter.total += 1;
+            }
+        };
+        match query.selector.anchor() {
+            _ if query.selector.nothing => {}
+            Some((k, v)) => {
+                let pair = (k.to_owned(), v.to_owned());
+                for key in self.by_label.get(&pair).into_iter().flatten() {
+                    if let Some((slot, pod)) = self.pods.get(key) {
+                        consider(*slot, pod);
+                    }
+                }
+            }
+            None => {
+                for (slot, pod) in self.pods.values() {
+                    consider(*slot, pod);
                 }
             }
         }

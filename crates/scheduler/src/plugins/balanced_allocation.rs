@@ -44,14 +44,13 @@ pub fn requested_and_allocatable(
 
 impl Score for BalancedAllocation {
     fn score(&self, cx: Cycle<'_>, _state: &CycleState, node: &NodeInfo) -> i64 {
-        let fractions: Vec<f64> = requested_and_allocatable(cx, node, false)
-            .iter()
-            .filter(|(_, alloc)| *alloc != 0)
-            .map(|(req, alloc)| (*req as f64 / *alloc as f64).min(1.0))
-            .collect();
-        let std = match fractions.as_slice() {
-            [a, b] => ((a - b) / 2.0).abs(),
-            _ => 0.0,
+        let [cpu, mem] = requested_and_allocatable(cx, node, false);
+        let fraction = |(req, alloc): (i64, i64)| (req as f64 / alloc as f64).min(1.0);
+        // With fewer than two resources allocatable the deviation is 0, as upstream.
+        let std = if cpu.1 != 0 && mem.1 != 0 {
+            ((fraction(cpu) - fraction(mem)) / 2.0).abs()
+        } else {
+            0.0
         };
         ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
     }

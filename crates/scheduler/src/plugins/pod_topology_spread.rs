@@ -7,7 +7,6 @@
 //!
 //! Pod counts come from the cluster's counters, so a cycle costs O(nodes), not O(pods).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::TopologySpreadConstraint;
@@ -18,7 +17,7 @@ use crate::framework::{
 };
 use crate::podinfo::NamespaceScope;
 use crate::selector::{Labels, Op, Requirement, Selector, pod_matches_node_selector_and_affinity};
-use crate::snapshot::{Counter, NodeInfo, PodQuery};
+use crate::snapshot::{Counter, FastMap, NodeInfo, PodQuery};
 
 pub const NAME: &str = "PodTopologySpread";
 pub const REASON_CONSTRAINTS: &str = "node(s) didn't match pod topology spread constraints";
@@ -157,7 +156,7 @@ impl Plugin for PodTopologySpread {
 #[derive(Debug)]
 struct FilterState {
     constraints: Vec<Constraint>,
-    matches: Vec<HashMap<String, i64>>,
+    matches: Vec<FastMap<String, i64>>,
     min: Vec<i64>,
 }
 
@@ -171,7 +170,7 @@ impl PreFilter for PodTopologySpread {
         if constraints.is_empty() {
             return Status::skip();
         }
-        let mut matches: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+        let mut matches: Vec<FastMap<String, i64>> = vec![FastMap::default(); constraints.len()];
         for node in cx.cluster.nodes() {
             let labels = node.labels();
             if !has_all_keys(labels, &constraints) {
@@ -243,9 +242,10 @@ impl Filter for PodTopologySpread {
 struct ScoreState {
     constraints: Vec<Constraint>,
     /// Per constraint (not hostname): topology value → matching pods.
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<FastMap<String, i64>>,
     weights: Vec<f64>,
-    ignored: std::collections::HashSet<usize>,
+    ignored:
+        std::collections::HashSet<usize, std::hash::BuildHasherDefault<crate::snapshot::FxHasher>>,
 }
 
 impl PreScore for PodTopologySpread {
@@ -271,8 +271,8 @@ impl PreScore for PodTopologySpread {
             return Status::skip();
         }
         let require_all = !system_defaulted;
-        let mut ignored = std::collections::HashSet::new();
-        let mut counts: Vec<HashMap<String, i64>> = vec![HashMap::new(); constraints.len()];
+        let mut ignored = std::collections::HashSet::default();
+        let mut counts: Vec<FastMap<String, i64>> = vec![FastMap::default(); constraints.len()];
         for node in nodes {
             let labels = node.labels();
             if require_all && !has_all_keys(labels, &constraints) {
