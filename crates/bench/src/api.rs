@@ -10,19 +10,21 @@
 //! the Python client speak.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use bytes::{Bytes, BytesMut};
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
-use crate::https::{Client, Connection, Kubeconfig, Protocol};
+use crate::https::{Client, Connection, Protocol};
 use crate::percentile;
+use crate::report::{self, Figures, Goal, MIB, Memory, ms, thousands};
+use crate::server::{Target, start_server};
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
 
@@ -89,12 +91,8 @@ impl Default for Options {
 pub async fn run(options: Options) -> Result<()> {
     ensure!(options.clients > 0, "--clients must be at least 1");
     let server = match &options.kubeconfig {
-        Some(path) => Target {
-            kubeconfig: Kubeconfig::read(path)?,
-            pid: options.pid,
-            _started: None,
-        },
-        None => start_server(&options.dir).await?,
+        Some(path) => Target::existing(path, options.pid)?,
+        None => start_server(&options.dir, "api", &[]).await?,
     };
     let mut figures = Figures::default();
     let outcome = tokio::select! {
@@ -107,102 +105,7 @@ pub async fn run(options: Options) -> Result<()> {
     Ok(())
 }
 
-/// The server under test; a server started for the run is killed and its data removed when
-/// this is dropped.
-struct Target {
-    kubeconfig: Kubeconfig,
-    pid: Option<u32>,
-    /// Held for its `Drop`.
-    _started: Option<Started>,
-}
-
-struct Started {
-    child: std::process::Child,
-    // Dropped after `Drop::drop` has killed the server, so the files are no longer in use.
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Started {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_server(parent: &Path) -> Result<Target> {
-    let dir = tempfile::Builder::new()
-        .prefix("barge-bench-api-")
-        .tempdir_in(parent)
-        .with_context(|| format!("cannot make a directory in {}", parent.display()))?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    let port = free_port()?;
-    let exe = std::env::current_exe().context("cannot find the barge binary")?;
-    let mut child = std::process::Command::new(&exe)
-        .arg("server")
-        .arg("--disable-agent")
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .args(["--https-port", &port.to_string()])
-        .args(["--bind-address", "127.0.0.1"])
-        .arg("--write-kubeconfig")
-        .arg(&kubeconfig)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .with_context(|| format!("cannot start {} server", exe.display()))?;
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let pid = child.id();
-    let mut started = Started { child, dir };
-
-    // The server prints the export line once it serves; reading on until EOF keeps the pipe
-    // open, so a later write by the server never fails.
-    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut ready_tx = Some(ready_tx);
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.starts_with("export KUBECONFIG=")
-                && let Some(tx) = ready_tx.take()
-            {
-                let _ = tx.send(());
-            }
-        }
-    });
-    match tokio::time::timeout(Duration::from_secs(60), ready_rx).await {
-        Ok(Ok(())) => {}
-        Ok(Err(_)) => {
-            let status = started.child.wait()?;
-            bail!("barge server exited before it was ready ({status})");
-        }
-        Err(_) => bail!("barge server was not ready within 60 s"),
-    }
-    eprintln!(
-        "barge server: pid {pid}, https://127.0.0.1:{port}, data in {}",
-        started.dir.path().display()
-    );
-    Ok(Target {
-        kubeconfig: Kubeconfig::read(&kubeconfig)?,
-        pid: Some(pid),
-        _started: Some(started),
-    })
-}
-
-/// A port nobody listens on now (the server binds it a moment later; a clash is unlikely and
-/// shows as a failed start).
-fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-    Ok(listener.local_addr()?.port())
-}
-
 async fn workload(target: &Target, o: &Options, f: &mut Figures) -> Result<()> {
-    let memory = |f: &mut Figures, name: &str| -> Result<()> {
-        if let Some(pid) = target.pid {
-            let m = Memory::of(pid)?;
-            f.push(name, m.rss as f64 / MIB, "MiB", None);
-        }
-        Ok(())
-    };
     // Idle: started, bootstrapped, before any benchmark connection.
     tokio::time::sleep(Duration::from_secs(1)).await;
     if let Some(pid) = target.pid {
@@ -295,7 +198,10 @@ async fn workload(target: &Target, o: &Options, f: &mut Figures) -> Result<()> {
             );
         }
         if i + 1 == sizes.len() {
-            memory(f, &format!("RSS after {} pods", thousands(created)))?;
+            f.rss(
+                &format!("RSS after {} pods", thousands(created)),
+                target.pid,
+            )?;
         }
         eprintln!("listing {created} pods");
         let (mut samples, bytes) = list(&one[0], o.list_repetitions).await?;
@@ -576,156 +482,18 @@ fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-const MIB: f64 = 1024.0 * 1024.0;
-
-/// A process's resident memory now and at its peak, in bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Memory {
-    rss: u64,
-    peak: u64,
-}
-
-impl Memory {
-    fn of(pid: u32) -> Result<Self> {
-        let path = format!("/proc/{pid}/status");
-        let status =
-            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
-        Self::parse(&status).with_context(|| format!("no VmRSS or VmHWM in {path}"))
-    }
-
-    /// Reads `VmRSS` and `VmHWM` (peak RSS) from the text of `/proc/<pid>/status`.
-    fn parse(status: &str) -> Option<Self> {
-        let field = |name: &str| -> Option<u64> {
-            let line = status.lines().find(|l| l.starts_with(name))?;
-            let value = line.strip_prefix(name)?.strip_prefix(':')?;
-            let kib = value
-                .trim()
-                .strip_suffix("kB")?
-                .trim()
-                .parse::<u64>()
-                .ok()?;
-            Some(kib * 1024)
-        };
-        Some(Self {
-            rss: field("VmRSS")?,
-            peak: field("VmHWM")?,
-        })
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// 100000 → "100,000", for figure names.
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A goal from the issue: the figure must be at or above, or below, a threshold.
-#[derive(Clone, Copy, Debug)]
-struct Goal {
-    at_least: bool,
-    threshold: f64,
-}
-
-impl Goal {
-    fn above(threshold: f64) -> Self {
-        Self {
-            at_least: true,
-            threshold,
-        }
-    }
-
-    fn below(threshold: f64) -> Self {
-        Self {
-            at_least: false,
-            threshold,
-        }
-    }
-
-    fn met(&self, value: f64) -> bool {
-        if self.at_least {
-            value >= self.threshold
-        } else {
-            value < self.threshold
-        }
-    }
-
-    fn describe(&self, value: f64) -> String {
-        let sign = if self.at_least { "≥" } else { "<" };
-        let verdict = if self.met(value) { "met" } else { "NOT MET" };
-        format!("{sign} {}: {verdict}", self.threshold)
-    }
-}
-
-#[derive(Clone, Debug)]
-struct Figure {
-    name: String,
-    value: f64,
-    unit: &'static str,
-    goal: Option<Goal>,
-}
-
-#[derive(Debug, Default)]
-struct Figures(Vec<Figure>);
-
-impl Figures {
-    fn push(&mut self, name: &str, value: f64, unit: &'static str, goal: Option<Goal>) {
-        self.0.push(Figure {
-            name: name.to_owned(),
-            value,
-            unit,
-            goal,
-        });
-    }
-
-    /// p50 and p99; a goal applies to the p99.
-    fn latency(&mut self, name: &str, samples: &mut [Duration], p99_goal: Option<Goal>) {
-        let p50 = ms(percentile(samples, 0.5));
-        let p99 = ms(percentile(samples, 0.99));
-        self.push(&format!("{name} p50"), p50, "ms", None);
-        self.push(&format!("{name} p99"), p99, "ms", p99_goal);
-    }
-
-    fn rate(
-        &mut self,
-        name: &str,
-        unit: &'static str,
-        count: usize,
-        elapsed: Duration,
-        goal: Option<Goal>,
-    ) {
-        let value = count as f64 / elapsed.as_secs_f64();
-        self.push(name, value, unit, goal);
-    }
-}
-
 fn print_table(o: &Options, f: &Figures) {
     let server = match &o.kubeconfig {
         Some(path) => format!("the server in {}", path.display()),
         None => "a barge server started for the run".to_owned(),
     };
-    println!(
-        "api benchmark: {server}, {} clients, {} watchers",
-        o.clients, o.watchers
+    report::print(
+        &format!(
+            "api benchmark: {server}, {} clients, {} watchers",
+            o.clients, o.watchers
+        ),
+        f,
     );
-    println!("{:<50} {:>12}  {:<10} goal", "figure", "value", "unit");
-    for fig in &f.0 {
-        let goal = fig.goal.map(|g| g.describe(fig.value)).unwrap_or_default();
-        println!(
-            "{:<50} {:>12.3}  {:<10} {goal}",
-            fig.name, fig.value, fig.unit
-        );
-    }
 }
 
 #[cfg(test)]
@@ -733,61 +501,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_rss_and_peak_from_proc_status() {
-        let status = "Name:\tbarge\nVmPeak:\t  900000 kB\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\nRssAnon:\t 1 kB\n";
-        assert_eq!(
-            Memory::parse(status),
-            Some(Memory {
-                rss: 20 * 1024 * 1024,
-                peak: 40 * 1024 * 1024
-            })
-        );
-        // Kernel threads have no VmRSS line.
-        assert_eq!(Memory::parse("Name:\tkthreadd\nVmHWM:\t0 kB\n"), None);
-        assert!(Memory::of(std::process::id()).unwrap().rss > 0);
-    }
-
-    #[test]
-    fn latency_figures_are_p50_and_p99_and_the_goal_applies_to_p99() {
-        let mut f = Figures::default();
-        let mut samples: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        f.latency("get", &mut samples, Some(Goal::below(50.0)));
-        assert_eq!(f.0[0].name, "get p50");
-        assert_eq!(f.0[0].value, 50.0);
-        assert!(f.0[0].goal.is_none());
-        assert_eq!(f.0[1].name, "get p99");
-        assert_eq!(f.0[1].value, 99.0);
-        assert_eq!(f.0[1].goal.unwrap().describe(f.0[1].value), "< 50: NOT MET");
-        assert_eq!(Goal::above(3000.0).describe(3000.0), "≥ 3000: met");
-    }
-
-    #[test]
-    fn rates_divide_by_the_wall_time() {
-        let mut f = Figures::default();
-        f.rate(
-            "create",
-            "creates/s",
-            3000,
-            Duration::from_millis(1500),
-            None,
-        );
-        assert_eq!(f.0[0].value, 2000.0);
-    }
-
-    #[test]
     fn gets_spread_over_every_pod() {
         let existing = 1000;
         let hit: std::collections::HashSet<u64> =
             (0..10_000u64).map(|i| splitmix64(i) % existing).collect();
         assert!(hit.len() > 990, "{} of {existing}", hit.len());
-    }
-
-    #[test]
-    fn names_group_thousands() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(10_000), "10,000");
-        assert_eq!(thousands(100_000), "100,000");
-        assert_eq!(thousands(1_234_567), "1,234,567");
     }
 }

@@ -4,6 +4,9 @@
 
 pub mod api;
 pub mod https;
+mod report;
+pub mod scheduler;
+mod server;
 pub mod store;
 
 use std::time::Duration;
