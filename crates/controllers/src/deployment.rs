@@ -240,7 +240,7 @@ impl Reconciler for DeploymentController {
             return Ok(None);
         };
         let mut run = Run::new(self, (*cached).clone());
-        run.sync().await?;
+        Box::pin(run.sync()).await?;
         Ok(run.requeue)
     }
 }
@@ -799,15 +799,15 @@ impl<'a> Run<'a> {
         }
         self.check_paused_conditions();
         if self.spec.paused == Some(true) {
-            return self.sync_scale(&mut rs_list).await;
+            return Box::pin(self.sync_scale(&mut rs_list)).await;
         }
         if self.is_scaling_event(&mut rs_list).await? {
-            return self.sync_scale(&mut rs_list).await;
+            return Box::pin(self.sync_scale(&mut rs_list)).await;
         }
         if is_recreate(Some(&self.spec)) {
-            self.rollout_recreate(&mut rs_list).await
+            Box::pin(self.rollout_recreate(&mut rs_list)).await
         } else {
-            self.rollout_rolling(&mut rs_list).await
+            Box::pin(self.rollout_rolling(&mut rs_list)).await
         }
     }
 
@@ -2774,9 +2774,19 @@ mod tests {
             })
             .expect("a status patch");
         assert_eq!(status_patch["status"]["collisionCount"], 1);
-        assert_ne!(
-            hash_of(&sim.deployment()),
-            compute_hash(&template("v2"), Some(1))
+        // With the count recorded, the next sync creates the RS under another name.
+        let mut d = sim.deployment();
+        d.status = Some(DeploymentStatus {
+            collision_count: Some(1),
+            ..Default::default()
+        });
+        sim.ctx.informers.deployments.apply(d);
+        sim.reconcile().await;
+        let bumped = compute_hash(&template("v2"), Some(1));
+        assert_ne!(bumped, hash_of(&sim.deployment()));
+        assert_eq!(
+            sim.summaries()[0],
+            format!("create replicasets default/web-{bumped}")
         );
     }
 
