@@ -249,10 +249,11 @@ impl Expectations {
 
     /// The informer showed the pod `name`, created for `key`.
     pub fn creation_observed(&self, key: &Key, name: &str) {
-        if let Some(p) = self.lock().get_mut(key) {
-            if !p.creates.remove(name) && p.unnamed_creates > 0 {
-                p.unnamed_creates -= 1;
-            }
+        if let Some(p) = self.lock().get_mut(key)
+            && !p.creates.remove(name)
+            && p.unnamed_creates > 0
+        {
+            p.unnamed_creates -= 1;
         }
     }
 
@@ -1233,7 +1234,7 @@ mod tests {
         let orphan = pod("x", "web", None, Timestamp::now());
         assert_eq!(
             pod_owner_keys(&orphan, &ctx.informers.replica_sets),
-            [key.clone()]
+            std::slice::from_ref(&key)
         );
         let owned = pod("y", "other", Some(&web), Timestamp::now());
         assert_eq!(pod_owner_keys(&owned, &ctx.informers.replica_sets), [key]);
