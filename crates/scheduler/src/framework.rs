@@ -691,3 +691,121 @@ mod tests {
         assert_eq!(num_feasible_nodes_to_find(1, 5000), 100);
     }
 }
+
+#[cfg(test)]
+mod core_tests {
+    //! A pod through the whole core: the default profile over a cluster view.
+    use super::*;
+    use crate::plugins::testing::{cluster, labeled, node, on, pod};
+    use crate::plugins::{default_profile, registry};
+    use std::sync::Arc;
+
+    fn schedule(c: &Cluster, p: k8s_openapi::api::core::v1::Pod) -> Outcome {
+        let profile = Profile::new(&default_profile(), &registry()).unwrap();
+        let pi = PodInfo::new(Arc::new(p));
+        profile.schedule(c, &pi, &mut 0, &mut Rng::new(1))
+    }
+
+    fn chosen(o: Outcome) -> String {
+        match o {
+            Outcome::Scheduled { node, .. } => node,
+            other => panic!("not scheduled: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_default_profile_picks_the_least_loaded_fitting_node() {
+        let c = cluster(
+            vec![
+                node("tiny", "500m", "1Gi", &[]),
+                node("busy", "4", "8Gi", &[]),
+                node("idle", "4", "8Gi", &[]),
+            ],
+            vec![on(pod("a", "3", "6Gi"), "busy")],
+        );
+        assert_eq!(chosen(schedule(&c, pod("x", "1", "1Gi"))), "idle");
+    }
+
+    #[test]
+    fn preferences_combine_with_their_weights() {
+        use k8s_openapi::api::core::v1::{
+            Affinity, NodeAffinity, NodeSelectorRequirement, NodeSelectorTerm,
+            PreferredSchedulingTerm,
+        };
+        let c = cluster(
+            vec![
+                node("ssd", "4", "8Gi", &[("disk", "ssd")]),
+                node("hdd", "4", "8Gi", &[("disk", "hdd")]),
+            ],
+            // The ssd node is busier: resource scores favour hdd, the preference favours ssd.
+            vec![on(pod("a", "1", "2Gi"), "ssd")],
+        );
+        let mut p = pod("x", "100m", "128Mi");
+        p.spec.as_mut().unwrap().affinity = Some(Affinity {
+            node_affinity: Some(NodeAffinity {
+                preferred_during_scheduling_ignored_during_execution: Some(vec![
+                    PreferredSchedulingTerm {
+                        weight: 100,
+                        preference: NodeSelectorTerm {
+                            match_expressions: Some(vec![NodeSelectorRequirement {
+                                key: "disk".into(),
+                                operator: "In".into(),
+                                values: Some(vec!["ssd".into()]),
+                            }]),
+                            match_fields: None,
+                        },
+                    },
+                ]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        assert_eq!(chosen(schedule(&c, p)), "ssd");
+        assert_eq!(chosen(schedule(&c, pod("y", "100m", "128Mi"))), "hdd");
+    }
+
+    #[test]
+    fn no_fit_reports_a_fit_error_and_no_nodes_is_its_own_outcome() {
+        let c = cluster(
+            vec![node("a", "1", "1Gi", &[]), node("b", "1", "1Gi", &[])],
+            vec![],
+        );
+        match schedule(&c, pod("x", "2", "1Gi")) {
+            Outcome::Unschedulable(e) => {
+                assert_eq!(
+                    e.to_string(),
+                    "0/2 nodes are available: 2 Insufficient cpu."
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            schedule(&Cluster::new(), pod("x", "", "")),
+            Outcome::NoNodes
+        ));
+    }
+
+    #[test]
+    fn spreading_places_replicas_apart() {
+        let c = cluster(
+            vec![node("a", "4", "8Gi", &[]), node("b", "4", "8Gi", &[])],
+            vec![on(
+                labeled(pod("w1", "100m", "128Mi"), &[("app", "w")]),
+                "a",
+            )],
+        );
+        let mut c = c;
+        c.owners
+            .services
+            .entry("default".into())
+            .or_default()
+            .insert("w".into(), [("app".to_owned(), "w".to_owned())].into());
+        assert_eq!(
+            chosen(schedule(
+                &c,
+                labeled(pod("w2", "100m", "128Mi"), &[("app", "w")])
+            )),
+            "b"
+        );
+    }
+}

@@ -735,3 +735,248 @@ pub fn condition_patch(pod: &Pod, reason: &str, message: &str) -> Option<serde_j
     }));
     Some(json!({ "status": { "conditions": list } }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::binder::RecordingBinder;
+    use crate::plugins::testing::{node, on, pod};
+    use barge_client::Recording;
+    use barge_client::writer::Call;
+    use k8s_openapi::api::core::v1::Taint;
+
+    struct Harness {
+        s: Scheduler,
+        informers: Informers,
+        subs: Subscriptions,
+        writer: Arc<Recording>,
+        binder: Arc<RecordingBinder>,
+    }
+
+    fn harness(nodes: Vec<Node>, pods: Vec<Pod>) -> Harness {
+        let informers = Informers::seeded(nodes, pods);
+        let subs = informers.subscribe();
+        let writer = Arc::new(Recording::default());
+        let binder = Arc::new(RecordingBinder::default());
+        let options = Options {
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(100),
+            ..Options::default()
+        };
+        let mut s = Scheduler::new(options, writer.clone(), binder.clone()).unwrap();
+        s.resync_all(&informers);
+        Harness {
+            s,
+            informers,
+            subs,
+            writer,
+            binder,
+        }
+    }
+
+    impl Harness {
+        /// Applies changes, schedules every active pod, waits for bindings and writes.
+        async fn cycle(&mut self) {
+            self.s.drain(&self.informers, &mut self.subs);
+            while self.s.schedule_next().await {}
+            self.s.settle(&self.informers).await;
+            // Let the spawned status and event writes run.
+            for _ in 0..50 {
+                tokio::task::yield_now().await;
+            }
+        }
+
+        fn bound(&self) -> Vec<(String, String)> {
+            self.binder.bound.lock().unwrap().clone()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_pod_is_bound_to_the_node_that_fits_with_a_scheduled_event() {
+        let mut h = harness(
+            vec![
+                node("small", "1", "1Gi", &[]),
+                node("big", "8", "16Gi", &[]),
+            ],
+            vec![pod("web", "2", "1Gi")],
+        );
+        h.cycle().await;
+        assert_eq!(h.bound(), [("default/web".to_owned(), "big".to_owned())]);
+        let calls = h.writer.take();
+        let event = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Create { object, .. } => Some(object.clone()),
+                _ => None,
+            })
+            .expect("an event");
+        assert_eq!(event["reason"], "Scheduled");
+        assert_eq!(event["message"], "Successfully assigned default/web to big");
+        assert_eq!(event["source"]["component"], "default-scheduler");
+        // The pod is assumed on its node until the informer shows it bound.
+        assert!(h.s.cluster.is_assumed("default/web"));
+        h.informers.pods.apply(on(pod("web", "2", "1Gi"), "big"));
+        h.cycle().await;
+        assert!(!h.s.cluster.is_assumed("default/web"));
+        assert_eq!(h.s.cluster.node_by_name("big").unwrap().pods.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unschedulable_pod_gets_the_condition_and_event_then_fits_a_new_node() {
+        let mut h = harness(
+            vec![
+                node("a", "1", "1Gi", &[]),
+                node("b", "1", "1Gi", &[]),
+                node("c", "1", "1Gi", &[]),
+            ],
+            vec![pod("big", "4", "1Gi")],
+        );
+        h.cycle().await;
+        assert!(h.bound().is_empty());
+        let calls = h.writer.take();
+        let patch = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Patch { patch, .. } if c.summary().contains("pods/status") => {
+                    Some(patch.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("a status patch in {calls:?}"));
+        let cond = &patch["status"]["conditions"][0];
+        assert_eq!(cond["type"], "PodScheduled");
+        assert_eq!(cond["status"], "False");
+        assert_eq!(cond["reason"], "Unschedulable");
+        assert_eq!(
+            cond["message"],
+            "0/3 nodes are available: 3 Insufficient cpu."
+        );
+        let event = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Create { object, .. } => Some(object.clone()),
+                _ => None,
+            })
+            .expect("an event");
+        assert_eq!(event["reason"], "FailedScheduling");
+        assert_eq!(event["type"], "Warning");
+        assert_eq!(
+            event["message"],
+            "0/3 nodes are available: 3 Insufficient cpu."
+        );
+        assert_eq!(
+            h.s.queue.get("default/big").map(|q| q.place),
+            Some(crate::queue::Place::Unschedulable)
+        );
+
+        // Nothing changes: the pod waits.
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        h.cycle().await;
+        assert!(h.bound().is_empty());
+        assert_eq!(h.s.queue.get("default/big").unwrap().attempts, 1);
+        // A node that fits arrives: the pod is retried (its backoff is over) and bound there.
+        h.informers.nodes.apply(node("huge", "8", "8Gi", &[]));
+        h.cycle().await;
+        assert_eq!(h.bound(), [("default/big".to_owned(), "huge".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_binding_forgets_the_pod_and_backs_off() {
+        let mut h = harness(vec![node("a", "2", "2Gi", &[])], vec![pod("p", "1", "1Gi")]);
+        h.binder.reject.lock().unwrap().push("default/p".into());
+        h.cycle().await;
+        assert!(!h.s.cluster.is_assumed("default/p"));
+        assert_eq!(h.s.cluster.node_by_name("a").unwrap().pods.len(), 0);
+        assert_eq!(
+            h.s.queue.get("default/p").map(|q| q.place),
+            Some(crate::queue::Place::Backoff)
+        );
+        let calls = h.writer.take();
+        assert!(
+            calls.iter().any(|c| matches!(c, Call::Create { object, .. }
+                if object["reason"] == "FailedScheduling"
+                && object["message"] == "running Bind plugin \"DefaultBinder\": pods \"p\" not found")),
+            "{calls:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_our_pods_without_a_node_and_not_deleting_are_scheduled() {
+        let mut other = pod("other", "", "");
+        other.spec.as_mut().unwrap().scheduler_name = Some("my-scheduler".into());
+        let mut explicit = pod("explicit", "", "");
+        explicit.spec.as_mut().unwrap().scheduler_name = Some("default-scheduler".into());
+        let mut deleting = pod("deleting", "", "");
+        deleting.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        let mut gated = pod("gated", "", "");
+        gated.spec.as_mut().unwrap().scheduling_gates =
+            Some(vec![k8s_openapi::api::core::v1::PodSchedulingGate {
+                name: "wait".into(),
+            }]);
+        let mut h = harness(
+            vec![node("a", "2", "2Gi", &[])],
+            vec![
+                other,
+                explicit,
+                deleting,
+                gated,
+                on(pod("placed", "", ""), "a"),
+            ],
+        );
+        h.cycle().await;
+        assert_eq!(h.bound(), [("default/explicit".to_owned(), "a".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn the_message_counts_each_nodes_first_failing_plugin() {
+        let mut tainted = node("t", "8", "8Gi", &[]);
+        tainted.spec.as_mut().unwrap().taints = Some(vec![Taint {
+            key: "dedicated".into(),
+            value: Some("gpu".into()),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        }]);
+        let mut cordoned = node("u", "8", "8Gi", &[]);
+        cordoned.spec.as_mut().unwrap().unschedulable = Some(true);
+        let mut h = harness(
+            vec![
+                tainted,
+                cordoned,
+                node("small", "1", "1Gi", &[]),
+                node("small2", "1", "1Gi", &[]),
+            ],
+            vec![pod("p", "2", "4Gi")],
+        );
+        h.cycle().await;
+        let calls = h.writer.take();
+        let msg = calls
+            .iter()
+            .find_map(|c| match c {
+                Call::Create { object, .. } => object["message"].as_str().map(str::to_owned),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(
+            msg,
+            "0/4 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, \
+             1 node(s) were unschedulable, 2 Insufficient cpu, 2 Insufficient memory."
+        );
+    }
+
+    #[test]
+    fn the_condition_patch_is_skipped_when_nothing_changed() {
+        let mut p = pod("p", "", "");
+        let patch = condition_patch(&p, "Unschedulable", "m").unwrap();
+        let cond: k8s_openapi::api::core::v1::PodCondition =
+            serde_json::from_value(patch["status"]["conditions"][0].clone()).unwrap();
+        p.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            conditions: Some(vec![cond]),
+            ..Default::default()
+        });
+        assert!(condition_patch(&p, "Unschedulable", "m").is_none());
+        assert!(condition_patch(&p, "Unschedulable", "other").is_some());
+    }
+}
