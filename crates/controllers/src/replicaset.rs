@@ -1215,7 +1215,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_pods_watch_observes_creations_and_deletions() {
+    async fn observed_creations_meet_expectations_and_orphans_map_to_matching_owners() {
         let (ctx, writer) = Context::for_tests();
         let web = rs("web", 1, 0);
         ctx.informers.replica_sets.apply(web.clone());
