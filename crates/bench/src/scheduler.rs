@@ -470,7 +470,9 @@ async fn batch(
         response.status()
     );
     let seen = Arc::new(AtomicUsize::new(0));
-    let watcher = tokio::spawn(watch_bindings(
+    // In a JoinSet, so that the watch stops when the batch fails or times out.
+    let mut watcher = JoinSet::new();
+    watcher.spawn(watch_bindings(
         response.into_body(),
         pods.prefix(),
         count,
@@ -513,8 +515,9 @@ async fn batch(
         seen.load(Ordering::Relaxed)
     );
 
-    let bound = match tokio::time::timeout_at((started + limit).into(), watcher).await {
-        Ok(done) => done??,
+    let deadline = (started + limit).into();
+    let bound = match tokio::time::timeout_at(deadline, watcher.join_next()).await {
+        Ok(done) => done.expect("the watch task was spawned")??,
         Err(_) => {
             let left = count - seen.load(Ordering::Relaxed);
             bail!(
