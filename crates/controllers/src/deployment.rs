@@ -2790,6 +2790,24 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn start_queues_deployments_for_their_replica_sets() {
+        let (ctx, _) = Context::for_tests();
+        let (reconciler, queue) = start(&ctx);
+        assert_eq!(reconciler.name(), "deployment");
+        let d = deployment(1, "v1", rolling(IntOrString::Int(1), IntOrString::Int(0)));
+        let rs = owned_rs(&d, "v1", 1, 1, 10);
+        ctx.informers.replica_sets.apply(rs);
+        for _ in 0..50 {
+            if !queue.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let next = tokio::time::timeout(Duration::from_secs(1), queue.next()).await;
+        assert_eq!(next.ok().flatten(), Some(Key::new("default", "web")));
+    }
+
     /// Answers every ReplicaSet create with 409.
     struct Conflicting(Arc<Recording>);
 
