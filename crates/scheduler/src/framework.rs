@@ -370,7 +370,7 @@ impl Rng {
         Self(seed | 1)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         // xorshift64*
         let mut x = self.0;
         x ^= x >> 12;
@@ -577,7 +577,7 @@ impl Profile {
                 ties = 1;
             } else if totals[i] == totals[best] {
                 ties += 1;
-                if rng.next() % ties == 0 {
+                if rng.next_u64().is_multiple_of(ties) {
                     best = i;
                 }
             }

@@ -151,8 +151,8 @@ fn node_requirement_matches(
     let values = r.values.as_deref().unwrap_or_default();
     let value = get(&r.key);
     match r.operator.as_str() {
-        "In" => value.is_some_and(|v| values.iter().any(|x| *x == v)),
-        "NotIn" => value.is_none_or(|v| !values.iter().any(|x| *x == v)),
+        "In" => value.is_some_and(|v| values.contains(&v)),
+        "NotIn" => value.is_none_or(|v| !values.contains(&v)),
         "Exists" => value.is_some(),
         "DoesNotExist" => value.is_none(),
         "Gt" | "Lt" => {
