@@ -261,6 +261,9 @@ impl Context {
     }
 }
 
+/// How a controller module starts: its reconciler and its queue, fed by its watches.
+pub type Start = fn(&Context) -> (Arc<dyn Reconciler>, Queue);
+
 /// Starts every controller; returns when they have all stopped (never, in practice).
 #[derive(Debug)]
 pub struct Manager;
@@ -272,7 +275,7 @@ impl Manager {
         tracing::info!("controller manager: caches synced, starting controllers");
         let mut tasks = tokio::task::JoinSet::new();
         let workers = ctx.settings.workers;
-        let starts: &[fn(&Context) -> (Arc<dyn Reconciler>, Queue)] = &[
+        let starts: &[Start] = &[
             deployment::start,
             replicaset::start,
             replicaset::start_rc,
