@@ -384,10 +384,12 @@ impl Reconciler for StatefulSetController {
 
         // Which template each new pod gets.
         let template_for = |ordinal: i32| -> (PodTemplateSpec, String) {
-            if rolling && ordinal < partition && current_revision != update_revision {
-                if let Some(t) = self.revision_template(&sts, &current_revision) {
-                    return (t, current_revision.clone());
-                }
+            if rolling
+                && ordinal < partition
+                && current_revision != update_revision
+                && let Some(t) = self.revision_template(&sts, &current_revision)
+            {
+                return (t, current_revision.clone());
             }
             (spec.template.clone(), update_revision.clone())
         };
@@ -802,6 +804,45 @@ mod tests {
         assert_eq!(st["currentRevision"], h);
         assert_eq!(st["currentReplicas"], 2);
         assert_eq!(st["updatedReplicas"], 2);
+    }
+
+    #[tokio::test]
+    async fn a_pod_below_the_partition_is_recreated_at_the_current_revision() {
+        let mut s = sts(2);
+        s.spec.as_mut().unwrap().update_strategy = Some(StatefulSetUpdateStrategy {
+            type_: Some("RollingUpdate".into()),
+            rolling_update: Some(RollingUpdateStatefulSetStrategy {
+                partition: Some(1),
+                max_unavailable: None,
+            }),
+        });
+        let mut old_template = s.spec.as_ref().unwrap().template.clone();
+        old_template.spec.as_mut().unwrap().containers[0].image = Some("nginx:0".into());
+        let old_hash = template_hash(&old_template, None);
+        s.status = Some(StatefulSetStatus {
+            current_revision: Some(old_hash.clone()),
+            ..Default::default()
+        });
+        let (c, writer) = setup(&s, vec![pod(&s, 1, &hash(&s), true)]);
+        c.ctx.informers.controller_revisions.apply(revision_for(
+            &s,
+            &old_template,
+            &old_hash,
+            1,
+            BTreeMap::new(),
+        ));
+        c.reconcile(&key()).await.unwrap();
+        let created = writer
+            .take()
+            .into_iter()
+            .find_map(|c| match c {
+                Call::Create { target, object } if target.plural == "pods" => Some(object),
+                _ => None,
+            })
+            .expect("web-0 created");
+        assert_eq!(created["metadata"]["name"], "web-0");
+        assert_eq!(created["metadata"]["labels"][REVISION_HASH], old_hash);
+        assert_eq!(created["spec"]["containers"][0]["image"], "nginx:0");
     }
 
     #[tokio::test]
