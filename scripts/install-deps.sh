@@ -6,7 +6,7 @@ set -euo pipefail
 # Debian packages: build tools, protoc (etcd-client's build script), the real etcd the store
 # tests and benchmark compare against. Later parts add containerd, runc, CNI plugins, nftables.
 # python3-venv: the official Python client's tests run in a virtualenv under target/.
-PACKAGES=(build-essential pkg-config protobuf-compiler etcd-server python3 python3-venv)
+PACKAGES=(build-essential pkg-config protobuf-compiler etcd-server python3 python3-venv tzdata)
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

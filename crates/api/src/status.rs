@@ -234,6 +234,13 @@ impl ApiError {
         Self::new(403, "Forbidden", format!("{target} is forbidden: {why}")).with_details(gr, name)
     }
 
+    /// 429 with one cause, as an eviction refused by a disruption budget.
+    pub fn too_many_requests(message: impl Into<String>, cause_reason: &str, cause: &str) -> Self {
+        let mut e = Self::new(429, "TooManyRequests", message);
+        e.details = Some(json!({"causes": [{"reason": cause_reason, "message": cause}]}));
+        e
+    }
+
     pub fn unauthorized() -> Self {
         Self::new(401, "Unauthorized", "Unauthorized")
     }

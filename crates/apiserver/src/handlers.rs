@@ -1025,6 +1025,10 @@ pub async fn create_subresource(call: Call) -> Result<Response, ApiError> {
         ("Pod", Some("binding")) => bind(call).await,
         ("ServiceAccount", Some("token")) => token(call).await,
         ("Pod", Some("eviction")) => {
+            let (pod, _) = call.read().await?;
+            if !call.query.dry_run {
+                crate::eviction::admit(&call.state, &pod).await?;
+            }
             let mut delete_call = call;
             delete_call.target.subresource = None;
             delete_call.body = Bytes::new();

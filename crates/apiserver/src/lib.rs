@@ -11,6 +11,7 @@ mod bootstrap;
 pub mod cache;
 pub mod crd;
 pub mod discovery;
+mod eviction;
 pub mod handlers;
 pub mod kubeconfig;
 pub mod metrics;

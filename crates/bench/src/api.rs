@@ -3,7 +3,7 @@
 //! namespace sizes, watch fan-out delivery, and the server's resident memory.
 //!
 //! By default it starts `barge server` itself (this same binary, with its data in a temporary
-//! directory) so that the server's memory can be read from `/proc`; `--kubeconfig` points it at a
+//! directory, and without its scheduler and controllers: the API server alone) so that the server's memory can be read from `/proc`; `--kubeconfig` points it at a
 //! server that is already running instead. Every client is its own HTTP/2 connection (as
 //! client-go's), so the server sees as many connections as there are clients, as it would with
 //! real controllers; the concurrent gets are also timed over HTTP/1.1, the protocol kube-rs and
@@ -92,7 +92,11 @@ pub async fn run(options: Options) -> Result<()> {
     ensure!(options.clients > 0, "--clients must be at least 1");
     let server = match &options.kubeconfig {
         Some(path) => Target::existing(path, options.pid)?,
-        None => start_server(&options.dir, "api", &[]).await?,
+        // The API server alone: with no node, a scheduler would write a status for every pod.
+        None => {
+            let alone = ["--disable-scheduler", "--disable-controller-manager"];
+            start_server(&options.dir, "api", &alone).await?
+        }
     };
     let mut figures = Figures::default();
     let outcome = tokio::select! {

@@ -290,6 +290,8 @@ impl Manager {
             daemonset::start,
             statefulset::start,
             namespace::start,
+            cronjob::start,
+            disruption::start,
         ];
         for start in starts {
             let (reconciler, queue) = start(&ctx);

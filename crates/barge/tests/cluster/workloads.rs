@@ -457,3 +457,72 @@ async fn deleting_a_namespace_deletes_what_it_holds_then_the_namespace() {
         .await;
     assert_eq!(left.trim(), "");
 }
+
+#[tokio::test]
+async fn drain_evicts_within_the_disruption_budget() {
+    let mut c = Cluster::start().await;
+    c.add_nodes("node-", 3, &[]).await;
+    c.ok(&[
+        "apply",
+        "-f",
+        &c.file("d.yaml", &deployment("web", 3, "web:1")),
+    ])
+    .await;
+    c.ok(&[
+        "create",
+        "pdb",
+        "web",
+        "--selector=app=web",
+        "--min-available=2",
+    ])
+    .await;
+    c.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await;
+    c.eventually("the budget allows one disruption", MINUTE, || async {
+        c.jsonpath(&["pdb", "web"], "{.status.disruptionsAllowed}")
+            .await
+            == "1"
+    })
+    .await;
+
+    // One pod may go: the drain evicts it and the node is cordoned.
+    c.ok(&["drain", "node-0", "--ignore-daemonsets", "--timeout=60s"])
+        .await;
+    assert_eq!(
+        c.jsonpath(&["node", "node-0"], "{.spec.unschedulable}")
+            .await,
+        "true"
+    );
+    c.eventually("3 pods are ready off node-0", MINUTE, || async {
+        let now = pods(&c, "web").await;
+        now.len() == 3 && now.values().all(|(n, r)| *r && n != "node-0")
+    })
+    .await;
+
+    // With minAvailable 3, no pod may go: the eviction is refused and the drain gives up.
+    c.ok(&[
+        "patch",
+        "pdb",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"minAvailable":3}}"#,
+    ])
+    .await;
+    c.eventually("the budget allows nothing", MINUTE, || async {
+        c.jsonpath(&["pdb", "web"], "{.status.disruptionsAllowed}")
+            .await
+            == "0"
+    })
+    .await;
+    let out = c
+        .kubectl(&["drain", "node-1", "--ignore-daemonsets", "--timeout=5s"])
+        .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Cannot evict pod as it would violate the pod's disruption budget."),
+        "{err}"
+    );
+    assert_eq!(pods(&c, "web").await.len(), 3, "nothing was evicted");
+}
