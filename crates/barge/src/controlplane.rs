@@ -53,9 +53,12 @@ pub fn spawn(client: kube::Client, options: Options) {
     }
     if options.scheduler {
         let identity = options.identity.clone();
-        tokio::spawn(elected(client.clone(), "kube-scheduler", identity, move || {
-            barge_scheduler::run(client.clone(), barge_scheduler::Options::default())
-        }));
+        tokio::spawn(elected(
+            client.clone(),
+            "kube-scheduler",
+            identity,
+            move || barge_scheduler::run(client.clone(), barge_scheduler::Options::default()),
+        ));
     }
 }
 

@@ -62,7 +62,9 @@ pub struct ServerArgs {
 
 /// A duration such as `40s`, `5m`, `500ms` or `1h` (a bare number is seconds).
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let n: u64 = number
         .parse()
@@ -72,7 +74,9 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         "" | "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
         "h" => Ok(Duration::from_secs(n * 3600)),
-        _ => Err(format!("invalid duration {text:?}: the unit must be ms, s, m or h")),
+        _ => Err(format!(
+            "invalid duration {text:?}: the unit must be ms, s, m or h"
+        )),
     }
 }
 
