@@ -380,6 +380,11 @@ impl Filter {
         })
     }
 
+    /// Whether every object matches (no selector).
+    pub fn is_everything(&self) -> bool {
+        self.label.is_empty() && self.field.fields().next().is_none()
+    }
+
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = meta(obj)
             .and_then(|m| m.get("labels"))

@@ -62,6 +62,20 @@ impl Stream {
         self.tx.send(Bytes::from(line)).await.is_ok()
     }
 
+    /// Sends one event of a stored object as stored, with `revision` spliced in (see `raw`);
+    /// false when the client has gone or the object cannot be spliced.
+    async fn send_raw(&mut self, kind: &str, kv: &KeyValue, revision: i64) -> bool {
+        let mut line = Vec::with_capacity(kv.value.len() + 64);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(kind.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        if !crate::raw::append_with_revision(&kv.value, revision, &mut line) {
+            return false;
+        }
+        line.extend_from_slice(b"}\n");
+        self.tx.send(Bytes::from(line)).await.is_ok()
+    }
+
     async fn error(&mut self, e: &ApiError) {
         let _ = self.send("ERROR", &e.status()).await;
     }
@@ -232,6 +246,13 @@ async fn run(
         }
     }
     let mut last_bookmark = tokio::time::Instant::now();
+    // Without a selector, a conversion or a Table, events go out as stored: no decoding.
+    let raw = {
+        let r = stream.call.resource();
+        filter.is_everything()
+            && stream.call.format == Format::Json
+            && barge_api::convert::storage_version(&r.group, &r.kind).is_none()
+    };
     while let Some(item) = watch.next().await {
         let event = match item {
             Ok(WatchItem::Event(e)) => e,
@@ -258,6 +279,18 @@ async fn run(
             }
         };
         let rev = event.revision();
+        if raw {
+            let sent = match (&event.kind, &event.prev_kv) {
+                (EventKind::Put, None) => stream.send_raw("ADDED", &event.kv, rev).await,
+                (EventKind::Put, Some(_)) => stream.send_raw("MODIFIED", &event.kv, rev).await,
+                (EventKind::Delete, Some(prev)) => stream.send_raw("DELETED", prev, rev).await,
+                (EventKind::Delete, None) => true,
+            };
+            if !sent {
+                return;
+            }
+            continue;
+        }
         let before = event
             .prev_kv
             .as_ref()
