@@ -1,6 +1,7 @@
 //! Events, as `kubectl describe` shows them: core/v1 Events about an object, with repeats of
-//! the same reason and message folded into one Event whose count goes up (as client-go's
-//! recorder does).
+//! the same reason and message folded into one Event whose count goes up, and client-go's spam
+//! filter: at most 25 events per object in a burst, then one per 5 minutes (so a ReplicaSet
+//! scaled to 2,000 records 25 SuccessfulCreate events, not 2,000).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,12 +35,20 @@ const SERIES: usize = 4096;
 /// (object uid, reason, message) → (event namespace, name, count so far).
 type Series = HashMap<(String, String, String), (String, String, i32)>;
 
+/// client-go's EventSourceObjectSpamFilter: a token bucket per object.
+const SPAM_BURST: f64 = 25.0;
+const SPAM_REFILL: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The spam filter's buckets: object uid → (tokens, last refill).
+type Buckets = HashMap<String, (f64, std::time::Instant)>;
+
 /// Posts Events for one component (e.g. `deployment-controller`).
 #[derive(Clone)]
 pub struct Recorder {
     writer: Arc<dyn Writer>,
     component: String,
     series: Arc<Mutex<Series>>,
+    buckets: Arc<Mutex<Buckets>>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -70,6 +79,7 @@ impl Recorder {
             writer,
             component: component.into(),
             series: Arc::default(),
+            buckets: Arc::default(),
         }
     }
 
@@ -94,6 +104,10 @@ impl Recorder {
         reason: &str,
         message: &str,
     ) {
+        if !self.take_token(object.uid.as_deref().unwrap_or_default()) {
+            tracing::debug!(reason, "event dropped by the spam filter");
+            return;
+        }
         let now = Timestamp::now();
         let namespace = object.namespace.clone().unwrap_or_else(|| "default".into());
         let series_key = (
@@ -163,6 +177,25 @@ impl Recorder {
         }
     }
 
+    /// Takes one token of the object's bucket; false when it has none left.
+    fn take_token(&self, uid: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() >= SERIES {
+            buckets.retain(|_, (tokens, _)| *tokens < SPAM_BURST);
+        }
+        let (tokens, last) = buckets.entry(uid.to_owned()).or_insert((SPAM_BURST, now));
+        let refilled = now.duration_since(*last).as_secs_f64() / SPAM_REFILL.as_secs_f64();
+        *tokens = (*tokens + refilled).min(SPAM_BURST);
+        *last = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Series> {
         self.series.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -207,5 +240,38 @@ mod tests {
             panic!("second call {:?}", calls[1]);
         };
         assert_eq!(patch["count"], 2);
+    }
+
+    #[tokio::test]
+    async fn one_object_gets_at_most_a_burst_of_events() {
+        let writer = Arc::new(Recording::default());
+        let recorder = Recorder::new(writer.clone(), "replicaset-controller");
+        let rs = Pod {
+            metadata: kube::api::ObjectMeta {
+                namespace: Some("default".into()),
+                name: Some("web".into()),
+                uid: Some("rs".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        for i in 0..40 {
+            let msg = format!("Created pod: web-{i}");
+            recorder
+                .publish(&rs, Type::Normal, "SuccessfulCreate", &msg)
+                .await;
+        }
+        assert_eq!(writer.take().len(), 25);
+        let other = Pod {
+            metadata: kube::api::ObjectMeta {
+                uid: Some("other".into()),
+                ..rs.metadata.clone()
+            },
+            ..Default::default()
+        };
+        recorder
+            .publish(&other, Type::Normal, "SuccessfulCreate", "x")
+            .await;
+        assert_eq!(writer.take().len(), 1, "each object has its own bucket");
     }
 }
