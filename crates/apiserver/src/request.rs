@@ -141,7 +141,7 @@ pub fn content_type(headers: &HeaderMap) -> String {
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY`].
-pub async fn read_body(body: hyper::body::Incoming) -> Result<Bytes, ApiError> {
+pub async fn read_body(body: impl crate::router::RequestBody) -> Result<Bytes, ApiError> {
     let limited = http_body_util::Limited::new(body, MAX_BODY);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),

@@ -22,10 +22,8 @@ pub struct Target {
     pub subresource: Option<String>,
 }
 
-pub async fn dispatch(
-    state: Arc<ApiServer>,
-    req: http::Request<hyper::body::Incoming>,
-) -> Response {
+/// Answers one request: from a connection, or from an in-process client (any body type).
+pub async fn dispatch<B: RequestBody>(state: Arc<ApiServer>, req: http::Request<B>) -> Response {
     let started = Instant::now();
     let path = req.uri().path().to_owned();
     let target = resource_target(&state, &path);
@@ -96,11 +94,25 @@ fn labels_for(method: &Method, uri: &http::Uri, target: Option<&Target>) -> Labe
     }
 }
 
+/// What a request body may be: hyper's from a connection, or an in-process client's.
+pub trait RequestBody:
+    hyper::body::Body<Data = bytes::Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+    + Send
+    + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: hyper::body::Body<
+            Data = bytes::Bytes,
+            Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        > + Send
+        + 'static
+{
+}
+
 /// The endpoints that are not resources.
-fn route(
-    state: &ApiServer,
-    req: http::Request<hyper::body::Incoming>,
-) -> Result<Response, ApiError> {
+fn route<B>(state: &ApiServer, req: http::Request<B>) -> Result<Response, ApiError> {
     let path = req.uri().path().trim_end_matches('/').to_owned();
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     match (req.method(), segments.as_slice()) {
@@ -177,9 +189,9 @@ fn parse_target(
     })
 }
 
-async fn resource(
+async fn resource<B: RequestBody>(
     state: Arc<ApiServer>,
-    req: http::Request<hyper::body::Incoming>,
+    req: http::Request<B>,
     target: Target,
     format: Format,
 ) -> Result<Response, ApiError> {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use barge_client::KubeWriter;
 use barge_client::leader::{Elector, Timing};
 use barge_controllers::{Context, Informers, Manager, Settings};
@@ -20,14 +20,19 @@ pub struct Options {
     pub identity: String,
 }
 
-/// A client from a kubeconfig's text.
-pub async fn client(kubeconfig: &str) -> Result<kube::Client> {
-    let file = kube::config::Kubeconfig::from_yaml(kubeconfig).context("invalid kubeconfig")?;
-    let config =
-        kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
-            .await
-            .context("invalid kubeconfig")?;
-    kube::Client::try_from(config).context("cannot build a client")
+/// A client of the API server in this process: requests go straight to its router, without
+/// TLS, TCP or HTTP framing (what the in-process components would otherwise spend most of
+/// their share of the CPU on). They are the cluster admin's, as the admin kubeconfig's would be.
+pub fn local_client(server: &barge_apiserver::Server) -> kube::Client {
+    let state = server.state.clone();
+    let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+        let state = state.clone();
+        async move {
+            let response = barge_apiserver::router::dispatch(state, req).await;
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    kube::Client::new(service, "default")
 }
 
 /// Starts the enabled components on the current runtime; they run until the process ends.

@@ -124,7 +124,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         ..Settings::default()
     };
     controlplane::spawn(
-        controlplane::client(&kubeconfig).await?,
+        controlplane::local_client(&server),
         controlplane::Options {
             scheduler: !args.disable_scheduler,
             controllers: !args.disable_controller_manager,
