@@ -22,6 +22,7 @@ test: deps lint
 bench: build
 	./target/release/barge bench store
 	./target/release/barge bench api
+	./target/release/barge bench scheduler
 
 clean:
 	cargo clean
