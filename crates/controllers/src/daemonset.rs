@@ -474,34 +474,12 @@ impl DaemonSetController {
     }
 
     async fn delete_pod(&self, key: &Key, ds: &DaemonSet, pod: &Pod) -> anyhow::Result<()> {
-        let name = pod.metadata.name.clone().unwrap_or_default();
-        let options = Delete {
-            uid: pod.metadata.uid.clone(),
-            ..Default::default()
-        };
-        match self
-            .ctx
-            .writer
-            .delete_typed::<Pod>(&key.namespace, &name, &options)
-            .await
-        {
-            Ok(()) => {
-                self.expectations.deleted(key, &name);
-                let msg = format!("Deleted pod: {name}");
-                self.recorder
-                    .publish(ds, Type::Normal, "SuccessfulDelete", &msg)
-                    .await;
-                Ok(())
-            }
-            Err(e) if is_not_found(&e) => Ok(()),
-            Err(e) => {
-                let msg = format!("Error deleting: {e}");
-                self.recorder
-                    .publish(ds, Type::Warning, "FailedDelete", &msg)
-                    .await;
-                Err(e.into())
-            }
+        let deleted = crate::pods::delete_controlled(&self.ctx, &self.recorder, ds, pod).await?;
+        if deleted == crate::pods::Deleted::Now {
+            let name = pod.metadata.name.as_deref().unwrap_or_default();
+            self.expectations.deleted(key, name);
         }
+        Ok(())
     }
 
     async fn create_pod(

@@ -420,31 +420,15 @@ impl JobController {
         let mut deleted = 0;
         let mut error = None;
         for pod in pods.iter().take(BURST) {
-            let name = pod.metadata.name.clone().unwrap_or_default();
-            let options = Delete {
-                uid: pod.metadata.uid.clone(),
-                ..Default::default()
-            };
-            match self
-                .ctx
-                .writer
-                .delete_typed::<Pod>(&key.namespace, &name, &options)
-                .await
-            {
-                Ok(()) => {
-                    self.expectations.deleted(key, &name);
+            match crate::pods::delete_controlled(&self.ctx, &self.recorder, job, pod).await {
+                Ok(done) => {
+                    if done == crate::pods::Deleted::Now {
+                        let name = pod.metadata.name.as_deref().unwrap_or_default();
+                        self.expectations.deleted(key, name);
+                    }
                     deleted += 1;
-                    let msg = format!("Deleted pod: {name}");
-                    self.recorder
-                        .publish(job, Type::Normal, "SuccessfulDelete", &msg)
-                        .await;
                 }
-                Err(e) if is_not_found(&e) => deleted += 1,
                 Err(e) => {
-                    let msg = format!("Error deleting: {e}");
-                    self.recorder
-                        .publish(job, Type::Warning, "FailedDelete", &msg)
-                        .await;
                     error = Some(e);
                     break;
                 }

@@ -1,6 +1,9 @@
 //! Facts about pods and owners that several controllers need, as upstream's
 //! `k8s.io/kubernetes/pkg/api/v1/pod` and `pkg/controller` helpers define them.
 
+use barge_client::events::{Recorder, Type};
+use barge_client::writer::is_not_found;
+use barge_client::{Delete, WriterExt};
 use k8s_openapi::api::core::v1::{Pod, PodCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -67,6 +70,53 @@ pub fn controller_ref<K: Resource<DynamicType = ()>>(owner: &K) -> OwnerReferenc
         uid: meta.uid.clone().unwrap_or_default(),
         controller: Some(true),
         block_owner_deletion: Some(true),
+    }
+}
+
+/// How the delete of a controlled pod ended, when it did not fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    /// Deleted by this call.
+    Now,
+    /// Already gone (404).
+    AlreadyGone,
+}
+
+/// Deletes `pod` for its controller `owner` — only this incarnation of it (a uid
+/// precondition) — with upstream's events on the owner: SuccessfulDelete "Deleted pod: NAME",
+/// or FailedDelete "Error deleting: ERROR" when the delete fails.
+pub async fn delete_controlled<K: Resource<DynamicType = ()> + Sync>(
+    ctx: &crate::Context,
+    recorder: &Recorder,
+    owner: &K,
+    pod: &Pod,
+) -> kube::Result<Deleted> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let name = pod.metadata.name.as_deref().unwrap_or_default();
+    let options = Delete {
+        uid: pod.metadata.uid.clone(),
+        ..Delete::default()
+    };
+    match ctx
+        .writer
+        .delete_typed::<Pod>(namespace, name, &options)
+        .await
+    {
+        Ok(()) => {
+            let msg = format!("Deleted pod: {name}");
+            recorder
+                .publish(owner, Type::Normal, "SuccessfulDelete", &msg)
+                .await;
+            Ok(Deleted::Now)
+        }
+        Err(e) if is_not_found(&e) => Ok(Deleted::AlreadyGone),
+        Err(e) => {
+            let msg = format!("Error deleting: {e}");
+            recorder
+                .publish(owner, Type::Warning, "FailedDelete", &msg)
+                .await;
+            Err(e)
+        }
     }
 }
 
