@@ -5,7 +5,8 @@
 //! applies each event to its [`Cache`]. Subscribers get a [`Change`] per applied event; after a
 //! relist, the differences from the previous state are sent as ordinary changes, so a
 //! subscriber never has to tell a relist from live events. A subscriber that falls behind gets
-//! [`Change::Resynced`] and should requeue everything it cares about.
+//! [`Change::Resynced`] and should requeue everything it cares about. Cached objects are kept
+//! without their managedFields.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
@@ -280,7 +281,12 @@ where
         let (informer, synced) = self.build();
         let handle = informer.clone();
         tokio::spawn(async move {
-            let mut events = std::pin::pin!(watcher::watcher(api, config).default_backoff());
+            // managedFields are the API server's bookkeeping; no component reads them, and
+            // they are about half of an object's size.
+            let events = watcher::watcher(api, config)
+                .default_backoff()
+                .modify(|o| o.meta_mut().managed_fields = None);
+            let mut events = std::pin::pin!(events);
             let mut relist = Vec::new();
             while let Some(event) = events.next().await {
                 match event {
