@@ -205,7 +205,10 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<ApiServe
             };
             let service = hyper::service::service_fn(move |req| {
                 let state = state.clone();
-                async move { Ok::<_, std::convert::Infallible>(router::dispatch(state, req).await) }
+                // Boxed: HTTP/2 spawns a task per stream, and the unboxed future (every
+                // handler's state) is several KiB to move into it.
+                let answer = Box::pin(router::dispatch(state, req));
+                async move { Ok::<_, std::convert::Infallible>(answer.await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             if let Err(e) = builder
