@@ -34,7 +34,7 @@ use std::time::Duration;
 
 use barge_client::events::Recorder;
 use barge_client::informer::Builder;
-use barge_client::{Informer, Key, Writer};
+use barge_client::{Informer, Writer};
 use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
 };
@@ -127,61 +127,53 @@ fn owners<K: Resource>(object: &K) -> Vec<String> {
         .collect()
 }
 
+/// An informer on `api`, listed from the watch cache (`resourceVersion=0`).
+fn watch<K>(api: Api<K>, builder: Builder<K>) -> Informer<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    builder.start(api, watcher::Config::default().any_semantic())
+}
+
+/// [`watch`] with objects indexed by their owners' uids.
+fn watch_by_owner<K>(api: Api<K>) -> Informer<K>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    watch(api, Builder::default().index(BY_OWNER, owners))
+}
+
 impl Informers {
     /// Starts one watch per resource.
     pub fn start(client: &Client) -> Self {
-        fn watch<K>(_: &Client, b: Builder<K>, api: Api<K>) -> Informer<K>
-        where
-            K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-        {
-            b.start(api, watcher::Config::default().any_semantic())
-        }
         let c = client;
         Self {
             pods: watch(
-                c,
+                Api::all(c.clone()),
                 Builder::default()
                     .index(BY_NODE, pod_node)
                     .index(BY_OWNER, owners),
-                Api::all(c.clone()),
             ),
-            nodes: watch(c, Builder::default(), Api::all(c.clone())),
-            namespaces: watch(c, Builder::default(), Api::all(c.clone())),
-            services: watch(c, Builder::default(), Api::all(c.clone())),
-            endpoints: watch(c, Builder::default(), Api::all(c.clone())),
-            endpoint_slices: watch(
-                c,
-                Builder::default().index(BY_OWNER, owners),
-                Api::all(c.clone()),
-            ),
-            service_accounts: watch(c, Builder::default(), Api::all(c.clone())),
+            nodes: watch(Api::all(c.clone()), Builder::default()),
+            namespaces: watch(Api::all(c.clone()), Builder::default()),
+            services: watch(Api::all(c.clone()), Builder::default()),
+            endpoints: watch(Api::all(c.clone()), Builder::default()),
+            endpoint_slices: watch_by_owner(Api::all(c.clone())),
+            service_accounts: watch(Api::all(c.clone()), Builder::default()),
             node_leases: watch(
-                c,
-                Builder::default(),
                 Api::namespaced(c.clone(), "kube-node-lease"),
+                Builder::default(),
             ),
-            deployments: watch(c, Builder::default(), Api::all(c.clone())),
-            replica_sets: watch(
-                c,
-                Builder::default().index(BY_OWNER, owners),
-                Api::all(c.clone()),
-            ),
-            replication_controllers: watch(c, Builder::default(), Api::all(c.clone())),
-            stateful_sets: watch(c, Builder::default(), Api::all(c.clone())),
-            daemon_sets: watch(c, Builder::default(), Api::all(c.clone())),
-            controller_revisions: watch(
-                c,
-                Builder::default().index(BY_OWNER, owners),
-                Api::all(c.clone()),
-            ),
-            jobs: watch(
-                c,
-                Builder::default().index(BY_OWNER, owners),
-                Api::all(c.clone()),
-            ),
-            cron_jobs: watch(c, Builder::default(), Api::all(c.clone())),
-            persistent_volume_claims: watch(c, Builder::default(), Api::all(c.clone())),
-            pod_disruption_budgets: watch(c, Builder::default(), Api::all(c.clone())),
+            deployments: watch(Api::all(c.clone()), Builder::default()),
+            replica_sets: watch_by_owner(Api::all(c.clone())),
+            replication_controllers: watch(Api::all(c.clone()), Builder::default()),
+            stateful_sets: watch(Api::all(c.clone()), Builder::default()),
+            daemon_sets: watch(Api::all(c.clone()), Builder::default()),
+            controller_revisions: watch_by_owner(Api::all(c.clone())),
+            jobs: watch_by_owner(Api::all(c.clone())),
+            cron_jobs: watch(Api::all(c.clone()), Builder::default()),
+            persistent_volume_claims: watch(Api::all(c.clone()), Builder::default()),
+            pod_disruption_budgets: watch(Api::all(c.clone()), Builder::default()),
         }
     }
 
@@ -299,9 +291,4 @@ impl Manager {
         }
         while tasks.join_next().await.is_some() {}
     }
-}
-
-/// The key of a namespaced object, for tests and controllers.
-pub fn key(namespace: &str, name: &str) -> Key {
-    Key::new(namespace, name)
 }
