@@ -1,6 +1,7 @@
-//! The scheduler and the controller manager inside `barge server`: ordinary API clients of the
-//! server next to them (kube-rs, the admin credentials), each running only while it holds its
-//! Lease, so that several servers of one cluster never schedule or reconcile twice.
+//! The scheduler and the controller manager inside `barge server`: ordinary API clients
+//! (kube-rs) of the server next to them, reaching it through an in-process transport, each
+//! running only while it holds its Lease, so that several servers of one cluster never schedule
+//! or reconcile twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +22,8 @@ pub struct Options {
 }
 
 /// A client of the API server in this process: requests go straight to its router, without
-/// TLS, TCP or HTTP framing (what the in-process components would otherwise spend most of
-/// their share of the CPU on). They are the cluster admin's, as the admin kubeconfig's would be.
+/// TLS, TCP or HTTP framing on either side, and through everything else a request meets. They
+/// act as the cluster admin, as the admin kubeconfig would (authorization comes with issue 7).
 pub fn local_client(server: &barge_apiserver::Server) -> kube::Client {
     let state = server.state.clone();
     let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
