@@ -23,8 +23,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the control plane: store, API server (and later scheduler, controllers, agent).
+    /// Run the control plane: store, API server, scheduler, controller manager (and later the
+    /// agent).
     Server(server::ServerArgs),
+    /// Run only the scheduler, against a cluster (several may run: one leads at a time).
+    Scheduler(StandaloneArgs),
+    /// Run only the controller manager, against a cluster (several may run: one leads).
+    ControllerManager(ControllerManagerArgs),
     /// Print the version of Barge and of the Kubernetes API it serves.
     Version,
     /// Simulated nodes: N kubelets in one process that register Nodes, renew their Leases and
@@ -33,6 +38,21 @@ enum Command {
     /// Measure a part of Barge against its reference, side by side.
     #[command(subcommand)]
     Bench(Bench),
+}
+
+#[derive(Debug, Args)]
+struct StandaloneArgs {
+    /// The cluster to work for.
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct ControllerManagerArgs {
+    #[command(flatten)]
+    cluster: StandaloneArgs,
+    #[command(flatten)]
+    controllers: server::ControllerArgs,
 }
 
 #[derive(Debug, Args)]
@@ -171,6 +191,16 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Server(args) => runtime()?.block_on(server::run(args)),
+        Command::Scheduler(args) => runtime()?.block_on(standalone(
+            &args.kubeconfig,
+            true,
+            barge_controllers::Settings::default(),
+        )),
+        Command::ControllerManager(args) => runtime()?.block_on(standalone(
+            &args.cluster.kubeconfig,
+            false,
+            args.controllers.settings(),
+        )),
         Command::Hollow(args) => runtime()?.block_on(async {
             let client = barge_client::connect(&args.kubeconfig).await?;
             let options = barge_hollow::Options {
@@ -232,6 +262,26 @@ fn main() -> Result<()> {
             runtime()?.block_on(barge_bench::scheduler::run(options))
         }
     }
+}
+
+/// The scheduler or the controller manager alone, over HTTPS, until SIGTERM or Ctrl-C.
+async fn standalone(
+    kubeconfig: &std::path::Path,
+    scheduler: bool,
+    settings: barge_controllers::Settings,
+) -> Result<()> {
+    let client = barge_client::connect(kubeconfig).await?;
+    controlplane::spawn(
+        client,
+        controlplane::Options {
+            scheduler,
+            controllers: !scheduler,
+            settings,
+            identity: server::identity(),
+        },
+    );
+    server::shutdown_signal().await;
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

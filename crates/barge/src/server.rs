@@ -45,19 +45,37 @@ pub struct ServerArgs {
     /// Do not run the controller manager in this process.
     #[arg(long)]
     disable_controller_manager: bool,
+    /// How long pods stay on a not-ready or unreachable node before they are evicted, unless
+    /// they say otherwise (the tolerationSeconds added to every pod).
+    #[arg(long, default_value_t = 300)]
+    default_toleration_seconds: i64,
+    #[command(flatten)]
+    controllers: ControllerArgs,
+}
+
+/// The controller manager's settings, for `barge server` and `barge controller-manager`.
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
     /// How long a node may go without renewing its Lease before it is NotReady (e.g. 40s).
     #[arg(long, default_value = "40s", value_parser = duration)]
     node_monitor_grace_period: Duration,
     /// How often node health is checked.
     #[arg(long, default_value = "5s", value_parser = duration)]
     node_monitor_period: Duration,
-    /// How long pods stay on a not-ready or unreachable node before they are evicted, unless
-    /// they say otherwise (the tolerationSeconds added to every pod).
-    #[arg(long, default_value_t = 300)]
-    default_toleration_seconds: i64,
     /// The pod network; each node gets a /24 of it.
     #[arg(long, default_value = "10.42.0.0/16")]
     cluster_cidr: String,
+}
+
+impl ControllerArgs {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            node_monitor_grace_period: self.node_monitor_grace_period,
+            node_monitor_period: self.node_monitor_period,
+            cluster_cidr: self.cluster_cidr.clone(),
+            ..Settings::default()
+        }
+    }
 }
 
 /// A duration such as `40s`, `5m`, `500ms` or `1h` (a bare number is seconds).
@@ -117,12 +135,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let kubeconfig = server.admin_kubeconfig();
     barge_apiserver::kubeconfig::write(&args.write_kubeconfig, &kubeconfig)
         .with_context(|| format!("cannot write {}", args.write_kubeconfig.display()))?;
-    let settings = Settings {
-        node_monitor_grace_period: args.node_monitor_grace_period,
-        node_monitor_period: args.node_monitor_period,
-        cluster_cidr: args.cluster_cidr.clone(),
-        ..Settings::default()
-    };
+    let settings = args.controllers.settings();
     controlplane::spawn(
         controlplane::local_client(&server),
         controlplane::Options {
@@ -141,7 +154,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
 }
 
 /// This server's name in leader election: the host name and the process id.
-fn identity() -> String {
+pub fn identity() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     format!("{}_{}", host.trim(), std::process::id())
 }

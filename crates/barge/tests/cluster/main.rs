@@ -19,7 +19,8 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
     _server: Child,
-    nodes: Vec<Child>,
+    /// Hollow node processes and standalone components.
+    children: Vec<Child>,
 }
 
 fn free_port() -> u16 {
@@ -31,6 +32,11 @@ fn free_port() -> u16 {
 
 impl Cluster {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// A server with extra `barge server` arguments.
+    pub async fn start_with(extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig");
         let port = free_port().to_string();
@@ -48,7 +54,7 @@ impl Cluster {
                 "1s",
             ])
             .args(["--default-toleration-seconds", "2"])
-            .env("RUST_LOG", "info")
+            .args(extra)
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -57,7 +63,7 @@ impl Cluster {
             dir,
             kubeconfig,
             _server: server,
-            nodes: Vec::new(),
+            children: Vec::new(),
         };
         cluster
             .eventually("the server answers", Duration::from_secs(20), || async {
@@ -73,7 +79,7 @@ impl Cluster {
     }
 
     /// Starts a `barge hollow` process with `count` nodes named `<prefix>0`, `<prefix>1`, ...;
-    /// returns its index for [`Cluster::kill_nodes`].
+    /// returns its index for [`Cluster::kill`].
     pub async fn add_nodes(&mut self, prefix: &str, count: usize, extra: &[&str]) -> usize {
         let child = Command::new(BARGE)
             .arg("hollow")
@@ -86,7 +92,7 @@ impl Cluster {
             .kill_on_drop(true)
             .spawn()
             .expect("barge hollow starts");
-        self.nodes.push(child);
+        self.children.push(child);
         let want = count;
         let prefix = prefix.to_owned();
         let this: &Self = self;
@@ -99,12 +105,29 @@ impl Cluster {
             },
         )
         .await;
-        self.nodes.len() - 1
+        self.children.len() - 1
     }
 
-    /// Kills a hollow process: its nodes stop renewing their Leases, as dead nodes do.
-    pub async fn kill_nodes(&mut self, index: usize) {
-        let _ = self.nodes[index].kill().await;
+    /// Starts `barge <component> --kubeconfig K` (the scheduler or the controller manager,
+    /// standalone); returns its index for [`Cluster::kill`] and its process id.
+    pub fn add_component(&mut self, component: &str) -> (usize, u32) {
+        let child = Command::new(BARGE)
+            .arg(component)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the component starts");
+        let pid = child.id().expect("a running process");
+        self.children.push(child);
+        (self.children.len() - 1, pid)
+    }
+
+    /// Kills a child process (a hollow process: its nodes stop renewing their Leases, as dead
+    /// nodes do).
+    pub async fn kill(&mut self, index: usize) {
+        let _ = self.children[index].kill().await;
     }
 
     async fn ready_nodes(&self, prefix: &str) -> usize {

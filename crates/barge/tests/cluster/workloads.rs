@@ -256,7 +256,7 @@ async fn the_pods_of_a_dead_node_move_to_the_others() {
         "the pods spread over the three nodes"
     );
 
-    c.kill_nodes(doomed).await;
+    c.kill(doomed).await;
     c.eventually("the dead node is not Ready", MINUTE, || async {
         c.jsonpath(
             &["node", "doomed-0"],
@@ -525,4 +525,47 @@ async fn drain_evicts_within_the_disruption_budget() {
         "{err}"
     );
     assert_eq!(pods(&c, "web").await.len(), 3, "nothing was evicted");
+}
+
+#[tokio::test]
+async fn standalone_schedulers_elect_a_leader_and_a_second_takes_over() {
+    let mut c = Cluster::start_with(&["--disable-scheduler", "--disable-controller-manager"]).await;
+    c.add_component("controller-manager");
+    let first = c.add_component("scheduler");
+    let second = c.add_component("scheduler");
+    c.add_nodes("node-", 2, &[]).await;
+    c.ok(&[
+        "apply",
+        "-f",
+        &c.file("d.yaml", &deployment("web", 2, "web:1")),
+    ])
+    .await;
+    c.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await;
+
+    // The Lease names the leader (host_pid); kill it, and the other one schedules after the
+    // Lease expires (15 s).
+    let holder = c
+        .jsonpath(
+            &["-n", "kube-system", "lease", "kube-scheduler"],
+            "{.spec.holderIdentity}",
+        )
+        .await;
+    let (leader, follower) = if holder.ends_with(&format!("_{}", first.1)) {
+        (first, second)
+    } else {
+        (second, first)
+    };
+    assert!(holder.ends_with(&format!("_{}", leader.1)), "{holder}");
+    c.kill(leader.0).await;
+    c.ok(&["scale", "deployment/web", "--replicas=4"]).await;
+    c.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await;
+    let holder = c
+        .jsonpath(
+            &["-n", "kube-system", "lease", "kube-scheduler"],
+            "{.spec.holderIdentity}",
+        )
+        .await;
+    assert!(holder.ends_with(&format!("_{}", follower.1)), "{holder}");
 }
