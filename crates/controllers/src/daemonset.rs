@@ -28,7 +28,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use barge_client::events::{Recorder, Type};
 use barge_client::writer::{is_conflict, is_not_found};
-use barge_client::{Change, Delete, Key, WriterExt};
+use barge_client::{Delete, Key, WriterExt};
 use k8s_openapi::api::apps::v1::{ControllerRevision, DaemonSet, DaemonSetStatus};
 use k8s_openapi::api::core::v1::{
     Affinity, Node, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod,
@@ -362,23 +362,13 @@ pub fn start(ctx: &Context) -> (Arc<dyn Reconciler>, Queue) {
         controller_key(r, "DaemonSet").into_iter().collect()
     });
     // Any node change may change where every DaemonSet should run.
-    let (nodes, sets, q) = (
-        ctx.informers.nodes.clone(),
-        ctx.informers.daemon_sets.clone(),
-        queue.clone(),
-    );
-    let mut changes = nodes.subscribe();
-    tokio::spawn(async move {
-        while let Some(change) = changes.next().await {
-            if matches!(
-                change,
-                Change::Applied { .. } | Change::Deleted(_) | Change::Resynced
-            ) {
-                for ds in sets.cache().list() {
-                    q.add(Key::of(ds.as_ref()));
-                }
-            }
-        }
+    let sets = ctx.informers.daemon_sets.clone();
+    enqueue(&ctx.informers.nodes, &queue, move |_| {
+        sets.cache()
+            .list()
+            .iter()
+            .map(|ds| Key::of(ds.as_ref()))
+            .collect()
     });
     let controller = DaemonSetController::new(ctx);
     controller

@@ -39,7 +39,7 @@ use anyhow::{Context as _, anyhow};
 use async_trait::async_trait;
 use barge_api::selector::LabelSelector as Selector;
 use barge_client::events::{Recorder, Type};
-use barge_client::informer::{Change, Informer};
+use barge_client::informer::Informer;
 use barge_client::writer::{is_conflict, is_not_found};
 use barge_client::{Delete, Key, WriterExt};
 use k8s_openapi::api::apps::v1::{
@@ -51,11 +51,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, 
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Resource;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::pods::{controller_of, controller_ref, phase};
-use crate::runner::{Queue, Reconciler};
+use crate::runner::{Queue, Reconciler, enqueue, enqueue_deleted};
 use crate::{BY_OWNER, Context};
 
 /// The label that tells the ReplicaSets of one Deployment apart.
@@ -107,77 +106,21 @@ impl DeploymentController {
 pub fn start(ctx: &Context) -> (Arc<dyn Reconciler>, Queue) {
     let queue = Queue::new();
     let informers = ctx.informers.clone();
-    watch(&informers.deployments, &queue, |d: &Deployment| {
+    enqueue(&informers.deployments, &queue, |d: &Deployment| {
         vec![Key::of(d)]
     });
     let deployments = informers.deployments.clone();
-    watch(&informers.replica_sets, &queue, move |rs: &ReplicaSet| {
+    enqueue(&informers.replica_sets, &queue, move |rs: &ReplicaSet| {
         replica_set_keys(&deployments, rs)
     });
     let (deployments, replica_sets) = (
         informers.deployments.clone(),
         informers.replica_sets.clone(),
     );
-    watch_deleted(&informers.pods, &queue, move |pod: &Pod| {
+    enqueue_deleted(&informers.pods, &queue, move |pod: &Pod| {
         pod_keys(&deployments, &replica_sets, pod)
     });
     (Arc::new(DeploymentController::new(ctx)), queue)
-}
-
-/// Like [`crate::runner::enqueue`], with a mapping that may read other caches.
-fn watch<K>(informer: &Informer<K>, queue: &Queue, map: impl Fn(&K) -> Vec<Key> + Send + 'static)
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    subscribe(informer, queue, map, false);
-}
-
-/// Queues keys only for deletions.
-fn watch_deleted<K>(
-    informer: &Informer<K>,
-    queue: &Queue,
-    map: impl Fn(&K) -> Vec<Key> + Send + 'static,
-) where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    subscribe(informer, queue, map, true);
-}
-
-fn subscribe<K>(
-    informer: &Informer<K>,
-    queue: &Queue,
-    map: impl Fn(&K) -> Vec<Key> + Send + 'static,
-    deletions_only: bool,
-) where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    let (informer, queue) = (informer.clone(), queue.clone());
-    let mut changes = informer.subscribe();
-    tokio::spawn(async move {
-        informer.synced().await;
-        if !deletions_only {
-            for object in informer.cache().list() {
-                map(&object).into_iter().for_each(|k| queue.add(k));
-            }
-        }
-        while let Some(change) = changes.next().await {
-            match change {
-                Change::Applied { old, new } if !deletions_only => {
-                    for object in old.iter().chain([&new]) {
-                        map(object).into_iter().for_each(|k| queue.add(k));
-                    }
-                }
-                Change::Applied { .. } => {}
-                Change::Deleted(object) => map(&object).into_iter().for_each(|k| queue.add(k)),
-                Change::Resynced if !deletions_only => {
-                    for object in informer.cache().list() {
-                        map(&object).into_iter().for_each(|k| queue.add(k));
-                    }
-                }
-                Change::Resynced => {}
-            }
-        }
-    });
 }
 
 /// The Deployments a ReplicaSet change concerns: its controller, or for an orphan every

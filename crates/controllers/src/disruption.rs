@@ -21,13 +21,13 @@
 //! (upstream fails the sync for a pod with no controller when the scale is needed), and
 //! `unhealthyPodEvictionPolicy` is not consulted here (it is the eviction API's business).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use barge_api::selector::LabelSelector;
-use barge_client::{Change, Informer, Key, WriterExt};
+use barge_client::{Informer, Key, WriterExt};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -62,31 +62,14 @@ fn requeue_namespace<K>(informer: &Informer<K>, pdbs: &Informer<PodDisruptionBud
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
-    let (pdbs, queue) = (pdbs.clone(), queue.clone());
-    let mut changes = informer.subscribe();
-    tokio::spawn(async move {
-        while let Some(change) = changes.next().await {
-            let namespaces: Vec<String> = match &change {
-                Change::Resynced => pdbs
-                    .cache()
-                    .list()
-                    .iter()
-                    .filter_map(|p| p.metadata.namespace.clone())
-                    .collect::<HashSet<_>>()
-                    .into_iter()
-                    .collect(),
-                other => other
-                    .object()
-                    .and_then(|o| o.meta().namespace.clone())
-                    .into_iter()
-                    .collect(),
-            };
-            for ns in namespaces {
-                for pdb in pdbs.cache().list_namespace(&ns) {
-                    queue.add(Key::of(pdb.as_ref()));
-                }
-            }
-        }
+    let pdbs = pdbs.clone();
+    enqueue(informer, queue, move |object: &K| {
+        let namespace = object.meta().namespace.as_deref().unwrap_or_default();
+        pdbs.cache()
+            .list_namespace(namespace)
+            .iter()
+            .map(|pdb| Key::of(pdb.as_ref()))
+            .collect()
     });
 }
 

@@ -43,7 +43,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
-use crate::runner::{Queue, Reconciler};
+use crate::runner::{Queue, Reconciler, enqueue};
 use crate::{Context, pods};
 
 /// The label naming a slice's service.
@@ -63,7 +63,7 @@ const EXPECTATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// How soon to look again while the cache lags behind our writes.
 const CACHE_LAG_RETRY: Duration = Duration::from_secs(1);
 
-/// Like [`crate::runner::enqueue`], with a mapping that may read other caches.
+/// Like [`crate::runner::enqueue`], telling `map` whether the object comes from a (re)list.
 fn watch<K, F>(informer: &Informer<K>, queue: &Queue, map: F)
 where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
@@ -325,11 +325,11 @@ pub struct EndpointsController {
 /// Starts the Endpoints controller's watches; the caller runs the reconciler on the queue.
 pub fn start(ctx: &Context) -> (Arc<dyn Reconciler>, Queue) {
     let queue = Queue::new();
-    watch(&ctx.informers.services, &queue, |s: &Service, _| {
+    enqueue(&ctx.informers.services, &queue, |s: &Service| {
         vec![Key::of(s)]
     });
     let services = ctx.informers.services.clone();
-    watch(&ctx.informers.pods, &queue, move |p: &Pod, _| {
+    enqueue(&ctx.informers.pods, &queue, move |p: &Pod| {
         services_of(&services, p)
     });
     // Endpoints: a deleted one is recreated; at start, leftovers of deleted services are
@@ -569,11 +569,11 @@ pub struct EndpointSliceController {
 /// Starts the EndpointSlice controller's watches; the caller runs the reconciler on the queue.
 pub fn start_slices(ctx: &Context) -> (Arc<dyn Reconciler>, Queue) {
     let queue = Queue::new();
-    watch(&ctx.informers.services, &queue, |s: &Service, _| {
+    enqueue(&ctx.informers.services, &queue, |s: &Service| {
         vec![Key::of(s)]
     });
     let services = ctx.informers.services.clone();
-    watch(&ctx.informers.pods, &queue, move |p: &Pod, _| {
+    enqueue(&ctx.informers.pods, &queue, move |p: &Pod| {
         services_of(&services, p)
     });
     watch(

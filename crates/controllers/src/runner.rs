@@ -206,32 +206,56 @@ pub async fn run(reconciler: Arc<dyn Reconciler>, queue: Queue, workers: usize) 
 }
 
 /// Queues the keys `map` derives from every change of `informer` (from the old and the new
-/// state of an update); after a missed change, the keys of everything in the cache.
-pub fn enqueue<K>(informer: &Informer<K>, queue: &Queue, map: fn(&K) -> Vec<Key>)
-where
+/// state of an update); after a missed change, the keys of everything in the cache. `map` may
+/// read other caches (e.g. the services selecting a pod).
+pub fn enqueue<K>(
+    informer: &Informer<K>,
+    queue: &Queue,
+    map: impl Fn(&K) -> Vec<Key> + Send + Sync + 'static,
+) where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    follow(informer, queue, map, false);
+}
+
+/// Like [`enqueue`], for deletions only (e.g. a Recreate rollout waits for old pods to go).
+pub fn enqueue_deleted<K>(
+    informer: &Informer<K>,
+    queue: &Queue,
+    map: impl Fn(&K) -> Vec<Key> + Send + Sync + 'static,
+) where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    follow(informer, queue, map, true);
+}
+
+fn follow<K>(
+    informer: &Informer<K>,
+    queue: &Queue,
+    map: impl Fn(&K) -> Vec<Key> + Send + Sync + 'static,
+    deletions_only: bool,
+) where
     K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let (informer, queue) = (informer.clone(), queue.clone());
     let mut changes: Subscription<K> = informer.subscribe();
+    let add = move |object: &K| map(object).into_iter().for_each(|k| queue.add(k));
     tokio::spawn(async move {
         // The objects already cached when the subscription started.
         informer.synced().await;
-        for object in informer.cache().list() {
-            map(&object).into_iter().for_each(|k| queue.add(k));
+        if !deletions_only {
+            informer.cache().list().iter().for_each(|o| add(o));
         }
         while let Some(change) = changes.next().await {
             match change {
-                Change::Applied { old, new } => {
-                    for object in old.iter().chain([&new]) {
-                        map(object).into_iter().for_each(|k| queue.add(k));
-                    }
+                Change::Applied { old, new } if !deletions_only => {
+                    old.iter().chain([&new]).for_each(|o| add(o));
                 }
-                Change::Deleted(object) => map(&object).into_iter().for_each(|k| queue.add(k)),
-                Change::Resynced => {
-                    for object in informer.cache().list() {
-                        map(&object).into_iter().for_each(|k| queue.add(k));
-                    }
+                Change::Deleted(object) => add(&object),
+                Change::Resynced if !deletions_only => {
+                    informer.cache().list().iter().for_each(|o| add(o));
                 }
+                Change::Applied { .. } | Change::Resynced => {}
             }
         }
     });
