@@ -1,0 +1,17 @@
+//! The node agent: what makes pods real processes on a machine.
+//!
+//! - [`containerd`] writes containerd's config under the agent's data dir, starts the
+//!   distribution's `containerd`, restarts it if it dies and stops it on shutdown.
+//! - [`image`] builds Barge's own pause image, writes OCI image archives and imports image
+//!   tarballs into containerd (the air-gap path: `<data-dir>/agent/images/`).
+//! - [`spec`] turns a Pod into CRI sandbox and container configs (env, resources, QoS, ...);
+//!   [`volumes`] prepares the pod's volumes on the host; [`probe`] runs liveness, readiness
+//!   and startup probes. All three are pure or local: they never call the API server.
+//! - [`objects`] is what a pod refers to (ConfigMaps, Secrets, Services), fetched once per sync.
+
+pub mod containerd;
+pub mod image;
+pub mod objects;
+pub mod probe;
+pub mod spec;
+pub mod volumes;
