@@ -20,7 +20,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("barge-controllers", &["barge-api", "barge-client"]),
     ("barge-scheduler", &["barge-api", "barge-client"]),
     ("barge-hollow", &["barge-client"]),
-    ("barge-kubelet", &["barge-client"]),
+    ("barge-kubelet", &["barge-api", "barge-client"]),
     ("barge", &["*"]),
     ("xtask", &[]),
 ];
