@@ -8,11 +8,13 @@
 //!   recording implementation for tests;
 //! - [`events`]: an Event recorder that folds repeats as client-go's does;
 //! - [`leader`]: leader election through a Lease;
+//! - [`node`]: the heartbeat objects a kubelet writes (conditions, Lease);
 //! - [`connect`]: a client from a kubeconfig file.
 
 pub mod events;
 pub mod informer;
 pub mod leader;
+pub mod node;
 pub mod writer;
 
 use std::path::Path;

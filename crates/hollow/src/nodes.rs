@@ -18,7 +18,9 @@ use kube::runtime::watcher::{self, Event};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
-use crate::node::{self, HOLLOW_LABEL, LEASE_NAMESPACE};
+use barge_client::node::{self as objects, LEASE_NAMESPACE, lease, renewal};
+
+use crate::node::{self, HOLLOW_LABEL};
 use crate::pod::SlimNode;
 use crate::state::{Calls, Shared, code};
 use crate::wheel::Wheel;
@@ -120,7 +122,7 @@ async fn renew(s: Arc<Shared>, i: usize) {
     let duration = s.opts.lease_duration_seconds;
     let now = MicroTime(Timestamp::now());
     let patch = |leases: Api<Lease>| async move {
-        let renewal = node::renewal(name, duration, &now);
+        let renewal = renewal(name, duration, &now);
         leases
             .patch(name, &PatchParams::default(), &Patch::Merge(renewal))
             .await
@@ -128,13 +130,13 @@ async fn renew(s: Arc<Shared>, i: usize) {
     let result = if exists {
         match patch(leases.clone()).await {
             Err(e) if code(&e) == Some(404) => {
-                let lease = node::lease(name, &uid, duration, &MicroTime(Timestamp::now()));
+                let lease = lease(name, &uid, duration, &MicroTime(Timestamp::now()));
                 leases.create(&PostParams::default(), &lease).await
             }
             other => other,
         }
     } else {
-        let lease = node::lease(name, &uid, duration, &MicroTime(Timestamp::now()));
+        let lease = lease(name, &uid, duration, &MicroTime(Timestamp::now()));
         match leases.create(&PostParams::default(), &lease).await {
             Err(e) if code(&e) == Some(409) => patch(leases.clone()).await,
             other => other,
@@ -156,7 +158,7 @@ async fn heartbeat(s: Arc<Shared>, i: usize) {
         return;
     }
     let nodes: Api<SlimNode> = Api::all(s.client.clone());
-    let patch = node::heartbeat(&Time(Timestamp::now()), &s.since);
+    let patch = objects::heartbeat(&Time(Timestamp::now()), &s.since);
     match nodes
         .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
         .await
