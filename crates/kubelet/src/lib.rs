@@ -10,8 +10,11 @@
 //! - [`objects`] is what a pod refers to (ConfigMaps, Secrets, Services), fetched once per sync.
 
 pub mod containerd;
+pub mod cri;
 pub mod image;
+pub mod node;
 pub mod objects;
 pub mod probe;
 pub mod spec;
+pub mod status;
 pub mod volumes;
