@@ -3,11 +3,12 @@
 //! the first refusal ends the request and nothing is written.
 //!
 //! The chain today: NamespaceLifecycle, DefaultFields (upstream's defaulting),
-//! DefaultTolerationSeconds, ServiceIPs (ClusterIP and NodePort allocation), then
-//! BuiltinValidation and CustomResourceSchema. Later parts add theirs (ServiceAccount,
-//! Priority, quota, RBAC, ...).
+//! DefaultTolerationSeconds, ServiceAccount (the default account and its token volume),
+//! ServiceIPs (ClusterIP and NodePort allocation), then BuiltinValidation and
+//! CustomResourceSchema. Later parts add theirs (Priority, quota, RBAC, ...).
 
 mod builtin;
+mod serviceaccount;
 mod tolerations;
 
 use barge_api::{ApiError, GroupResource, Resource};
@@ -75,6 +76,7 @@ impl Default for Chain {
                 Box::new(NamespaceLifecycle),
                 Box::new(DefaultFields),
                 Box::new(DefaultTolerationSeconds),
+                Box::new(ServiceAccount),
                 Box::new(ServiceIps),
                 Box::new(BuiltinValidation),
                 Box::new(CustomResourceSchema),
@@ -129,6 +131,49 @@ impl Plugin for DefaultTolerationSeconds {
             && resource.kind == "Pod"
         {
             tolerations::add_defaults(obj, state.config.default_toleration_seconds);
+        }
+        Ok(())
+    }
+}
+
+/// Gives new pods their ServiceAccount and, unless turned off, its token volume.
+#[derive(Debug)]
+struct ServiceAccount;
+
+#[async_trait::async_trait]
+impl Plugin for ServiceAccount {
+    fn name(&self) -> &'static str {
+        "ServiceAccount"
+    }
+
+    async fn admit(
+        &self,
+        state: &ApiServer,
+        attrs: &Attributes<'_>,
+        obj: &mut Value,
+    ) -> Result<(), ApiError> {
+        let resource = attrs.resource;
+        let is_pod = !resource.custom && resource.group.is_empty() && resource.kind == "Pod";
+        if attrs.operation != Operation::Create || attrs.subresource.is_some() || !is_pod {
+            return Ok(());
+        }
+        // Mirror pods (static pods of a kubelet) get no ServiceAccount, as upstream.
+        if obj["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_string() {
+            return Ok(());
+        }
+        let account = serviceaccount::default_account(obj);
+        let ns = attrs.namespace.unwrap_or("default");
+        let key = format!("/registry/serviceaccounts/{ns}/{account}");
+        let automount = state
+            .cache
+            .get(&state.store, "/registry/serviceaccounts/", &key)
+            .await
+            .ok()
+            .and_then(|(kv, _)| kv)
+            .and_then(|kv| crate::handlers::from_kv(&kv).ok())
+            .and_then(|sa| sa["automountServiceAccountToken"].as_bool());
+        if serviceaccount::wants_token(obj, automount) {
+            serviceaccount::mount_token(obj, &crate::objects::name_suffix());
         }
         Ok(())
     }
