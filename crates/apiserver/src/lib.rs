@@ -19,6 +19,7 @@ mod namespaces;
 pub mod objects;
 pub mod openapi;
 pub mod printing;
+pub mod proxy;
 mod raw;
 pub mod request;
 pub mod router;

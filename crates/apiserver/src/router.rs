@@ -26,6 +26,9 @@ pub struct Target {
 pub async fn dispatch<B: RequestBody>(state: Arc<ApiServer>, req: http::Request<B>) -> Response {
     let started = Instant::now();
     let path = req.uri().path().to_owned();
+    if let Some(target) = crate::proxy::target(&path) {
+        return proxied(state, req, target, started).await;
+    }
     let target = resource_target(&state, &path);
     let labels = labels_for(
         req.method(),
@@ -44,6 +47,34 @@ pub async fn dispatch<B: RequestBody>(state: Arc<ApiServer>, req: http::Request<
     let code = response.status().as_u16();
     tracing::debug!(verb = %labels.verb, %path, code, elapsed = ?started.elapsed());
     state.metrics.observe(labels, code, started.elapsed());
+    response
+}
+
+/// A subresource answered by the pod's kubelet (`pods/log`, `pods/exec`, ...; see `proxy`).
+async fn proxied<B: RequestBody>(
+    state: Arc<ApiServer>,
+    req: http::Request<B>,
+    target: crate::proxy::Target,
+    started: Instant,
+) -> Response {
+    let (resource, scope) = match target.kind {
+        crate::proxy::Kind::NodeProxy => ("nodes", "resource"),
+        _ => ("pods", "resource"),
+    };
+    let labels = Labels {
+        verb: crate::proxy::verb(&target, req.method()).to_owned(),
+        group: String::new(),
+        version: "v1".to_owned(),
+        resource: resource.to_owned(),
+        subresource: target.kind.subresource().to_owned(),
+        scope: scope.to_owned(),
+    };
+    let response = crate::proxy::serve(state.clone(), req, target)
+        .await
+        .unwrap_or_else(|e| request::error(&e));
+    state
+        .metrics
+        .observe(labels, response.status().as_u16(), started.elapsed());
     response
 }
 

@@ -1,6 +1,8 @@
 //! The cluster's certificates: a CA made at first start and kept in the data dir, a serving
 //! certificate for the API server (made again at each start, so its names follow the machine),
-//! and the admin client certificate that the admin kubeconfig carries.
+//! the admin client certificate that the admin kubeconfig carries, the client certificate the
+//! API server presents to kubelets (`apiserver-kubelet-client`, as kubeadm names it), and
+//! kubelet serving certificates issued on demand for a node's names and addresses.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -44,7 +46,13 @@ pub struct ClusterCerts {
     pub ca: Pair,
     pub serving: Pair,
     pub admin: Pair,
+    /// What the API server presents when it calls a kubelet (logs, exec, port-forward).
+    pub kubelet_client: Pair,
 }
+
+/// The files of the API server's kubelet client certificate, beside the CA in the TLS dir.
+pub const KUBELET_CLIENT_CERT: &str = "apiserver-kubelet-client.crt";
+pub const KUBELET_CLIENT_KEY: &str = "apiserver-kubelet-client.key";
 
 fn write(path: &Path, text: &str, private: bool) -> Result<(), TlsError> {
     let io = |source| TlsError::Io {
@@ -115,8 +123,8 @@ fn leaf(
 }
 
 impl ClusterCerts {
-    /// Loads the CA and admin certificate from `dir` (making them at first start) and makes a
-    /// serving certificate for `names` (DNS names and IP addresses).
+    /// Loads the CA and the client certificates (admin, kubelet client) from `dir`, making them
+    /// at first start, and makes a serving certificate for `names` (DNS names and IP addresses).
     pub fn load_or_create(dir: &Path, names: &[String]) -> Result<Self, TlsError> {
         std::fs::create_dir_all(dir).map_err(|source| TlsError::Io {
             path: dir.to_owned(),
@@ -150,23 +158,46 @@ impl ClusterCerts {
             &issuer,
         )?;
 
-        let (admin_crt, admin_key) = (dir.join("admin.crt"), dir.join("admin.key"));
-        let admin = match (read(&admin_crt)?, read(&admin_key)?) {
-            (Some(cert_pem), Some(key_pem)) => Pair { cert_pem, key_pem },
-            _ => {
-                let pair = leaf(
-                    "system:admin",
-                    Some("system:masters"),
-                    Vec::new(),
-                    ExtendedKeyUsagePurpose::ClientAuth,
-                    &issuer,
-                )?;
-                write(&admin_key, &pair.key_pem, true)?;
-                write(&admin_crt, &pair.cert_pem, false)?;
-                pair
-            }
-        };
-        Ok(Self { ca, serving, admin })
+        let admin = load_or_make_client(
+            &dir.join("admin.crt"),
+            &dir.join("admin.key"),
+            "system:admin",
+            &issuer,
+        )?;
+        let kubelet_client = load_or_make_client(
+            &dir.join(KUBELET_CLIENT_CERT),
+            &dir.join(KUBELET_CLIENT_KEY),
+            "kube-apiserver-kubelet-client",
+            &issuer,
+        )?;
+        Ok(Self {
+            ca,
+            serving,
+            admin,
+            kubelet_client,
+        })
+    }
+
+    /// A serving certificate for a kubelet (`system:node:<node>` in group `system:nodes`, as
+    /// upstream's kubelet serving certificates), valid for `names`: DNS names and IP addresses,
+    /// which must include the address the API server dials (the Node's InternalIP).
+    pub fn issue_kubelet_serving(&self, node: &str, names: &[String]) -> Result<Pair, TlsError> {
+        let key = KeyPair::from_pem(&self.ca.key_pem)?;
+        let issuer = Issuer::new(ca_params(), key);
+        leaf(
+            &format!("system:node:{node}"),
+            Some("system:nodes"),
+            names.to_vec(),
+            ExtendedKeyUsagePurpose::ServerAuth,
+            &issuer,
+        )
+    }
+
+    /// The rustls client configuration the API server calls kubelets with: it presents the
+    /// kubelet client certificate and trusts kubelet serving certificates signed by the
+    /// cluster CA. HTTP/1.1 only (upgrades pass through it).
+    pub fn kubelet_client_config(&self) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+        client_config(&self.ca.cert_pem, &self.kubelet_client)
     }
 
     /// The rustls server configuration: the serving certificate, client certificates checked
@@ -197,6 +228,64 @@ impl ClusterCerts {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
+}
+
+/// The client configuration of [`ClusterCerts::kubelet_client_config`], read from the TLS dir
+/// (`ca.crt` and the kubelet client pair), for callers that hold only the directory.
+pub fn kubelet_client_config_from(dir: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let need = |name: &str| -> Result<String, TlsError> {
+        let path = dir.join(name);
+        read(&path)?.ok_or_else(|| TlsError::Io {
+            path,
+            source: std::io::ErrorKind::NotFound.into(),
+        })
+    };
+    let pair = Pair {
+        cert_pem: need(KUBELET_CLIENT_CERT)?,
+        key_pem: need(KUBELET_CLIENT_KEY)?,
+    };
+    client_config(&need("ca.crt")?, &pair)
+}
+
+fn client_config(ca_pem: &str, pair: &Pair) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in pem_certs(ca_pem, "ca.crt")? {
+        roots.add(cert)?;
+    }
+    let key =
+        PrivateKeyDer::from_pem_slice(pair.key_pem.as_bytes()).map_err(|e| TlsError::Pem {
+            path: "kubelet client key".into(),
+            message: e.to_string(),
+        })?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(pem_certs(&pair.cert_pem, "kubelet client cert")?, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A client certificate in group `system:masters`, kept in the data dir once made.
+fn load_or_make_client(
+    crt: &Path,
+    key: &Path,
+    cn: &str,
+    issuer: &Issuer<'_, KeyPair>,
+) -> Result<Pair, TlsError> {
+    if let (Some(cert_pem), Some(key_pem)) = (read(crt)?, read(key)?) {
+        return Ok(Pair { cert_pem, key_pem });
+    }
+    let pair = leaf(
+        cn,
+        Some("system:masters"),
+        Vec::new(),
+        ExtendedKeyUsagePurpose::ClientAuth,
+        issuer,
+    )?;
+    write(key, &pair.key_pem, true)?;
+    write(crt, &pair.cert_pem, false)?;
+    Ok(pair)
 }
 
 fn pem_certs(pem: &str, what: &str) -> Result<Vec<CertificateDer<'static>>, TlsError> {
@@ -251,6 +340,16 @@ mod tests {
         let second = ClusterCerts::load_or_create(dir.path(), &names).unwrap();
         assert_eq!(first.ca.cert_pem, second.ca.cert_pem);
         assert_eq!(first.admin.cert_pem, second.admin.cert_pem);
+        assert_eq!(
+            first.kubelet_client.cert_pem,
+            second.kubelet_client.cert_pem
+        );
+        second.kubelet_client_config().unwrap();
+        kubelet_client_config_from(dir.path()).unwrap();
+        let kubelet = second
+            .issue_kubelet_serving("node-1", &["127.0.0.1".to_owned()])
+            .unwrap();
+        assert!(kubelet.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert_ne!(
             first.serving.key_pem, second.serving.key_pem,
             "serving certs are fresh"
