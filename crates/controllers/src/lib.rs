@@ -25,6 +25,7 @@ pub mod node_lifecycle;
 pub mod podgc;
 pub mod pods;
 pub mod replicaset;
+pub mod root_ca;
 pub mod runner;
 pub mod serviceaccount;
 pub mod statefulset;
@@ -66,6 +67,8 @@ pub struct Settings {
     pub terminated_pod_gc_threshold: usize,
     /// Concurrent reconciles per controller.
     pub workers: usize,
+    /// The cluster CA (PEM) published in every namespace as `kube-root-ca.crt`.
+    pub root_ca: Option<String>,
 }
 
 impl Default for Settings {
@@ -77,6 +80,7 @@ impl Default for Settings {
             node_cidr_mask_size: 24,
             terminated_pod_gc_threshold: 12_500,
             workers: 4,
+            root_ca: None,
         }
     }
 }
@@ -277,6 +281,7 @@ impl Manager {
             endpoints::start,
             endpoints::start_slices,
             serviceaccount::start,
+            root_ca::start,
             podgc::start,
             job::start,
             daemonset::start,
