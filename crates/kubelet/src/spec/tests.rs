@@ -1,0 +1,1 @@
+//! Tests of the whole spec module (being written).
