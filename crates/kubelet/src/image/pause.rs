@@ -343,6 +343,15 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(10));
         };
+        // Killing unshare does not kill its child: kill pause itself if the test fails.
+        struct KillOnDrop(Pid);
+        impl Drop for KillOnDrop {
+            fn drop(&mut self) {
+                let _ = kill(self.0, Signal::SIGKILL);
+            }
+        }
+        let pid = Pid::from_raw(pause_pid.parse().unwrap());
+        let _pause = KillOnDrop(pid);
         // Enter its namespace and leave an orphan behind: `sh` starts `sleep` in the
         // background and exits, so `sleep` is re-parented to the namespace's init (pause).
         let status = Command::new("nsenter")
@@ -366,7 +375,6 @@ mod tests {
             assert!(Instant::now() < deadline, "pause did not reap its child");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let pid = Pid::from_raw(pause_pid.parse().unwrap());
         kill(pid, Signal::SIGTERM).unwrap();
         let status = wait_exit(&mut unshare.0, Duration::from_secs(5)).expect("exited");
         assert_eq!(status.code(), Some(0), "{status:?}");
