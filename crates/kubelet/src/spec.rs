@@ -291,19 +291,16 @@ pub fn container_annotations(
             g.to_string(),
         );
     }
-    if let Some(pre_stop) = container
+    let pre_stop = container
         .lifecycle
         .as_ref()
-        .and_then(|l| l.pre_stop.as_ref())
-    {
-        if let Ok(json) = serde_json::to_string(pre_stop) {
-            a.insert(PRESTOP_HANDLER_ANNOTATION.to_string(), json);
-        }
+        .and_then(|l| l.pre_stop.as_ref());
+    if let Some(Ok(json)) = pre_stop.map(serde_json::to_string) {
+        a.insert(PRESTOP_HANDLER_ANNOTATION.to_string(), json);
     }
-    if let Some(ports) = container.ports.as_ref().filter(|p| !p.is_empty()) {
-        if let Ok(json) = serde_json::to_string(ports) {
-            a.insert(CONTAINER_PORTS_ANNOTATION.to_string(), json);
-        }
+    let ports = container.ports.as_ref().filter(|p| !p.is_empty());
+    if let Some(Ok(json)) = ports.map(serde_json::to_string) {
+        a.insert(CONTAINER_PORTS_ANNOTATION.to_string(), json);
     }
     let spec = pod.spec.as_ref();
     let kind = if spec.is_some_and(|s| {

@@ -537,7 +537,7 @@ mod tests {
         assert_eq!(get("MY_DB_PORT_9187_UDP_PROTO"), Some("udp"));
         assert_eq!(get("HEADLESS_SERVICE_HOST"), None);
         assert_eq!(get("WEB_SERVICE_HOST"), None);
-        assert_eq!(env.len(), 8 + 11);
+        assert_eq!(env.len(), 8 + 12);
         // Without service links only the kubernetes Service remains.
         let env = service_env("ns", false, &services);
         assert_eq!(env.len(), 8);

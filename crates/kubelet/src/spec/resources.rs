@@ -409,12 +409,13 @@ mod tests {
             serde_json::json!([]),
         );
         assert_eq!(qos_class(&g), GUARANTEED);
-        // Limits only: requests are absent (not defaulted here), still Guaranteed.
-        let g2 = with_containers(
+        // Limits only, requests not defaulted from them (the API server would): upstream
+        // counts the unequal number of requests and limits as Burstable.
+        let b0 = with_containers(
             serde_json::json!([{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]),
             serde_json::json!([]),
         );
-        assert_eq!(qos_class(&g2), GUARANTEED);
+        assert_eq!(qos_class(&b0), BURSTABLE);
         let b = with_containers(
             serde_json::json!([{"name": "a", "resources": {"requests": {"cpu": "100m"}}}]),
             serde_json::json!([]),
@@ -422,7 +423,7 @@ mod tests {
         assert_eq!(qos_class(&b), BURSTABLE);
         // An init container without limits makes a Guaranteed-looking pod Burstable.
         let b2 = with_containers(
-            serde_json::json!([{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]),
+            serde_json::json!([{"name": "a", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]),
             serde_json::json!([{"name": "i", "resources": {"requests": {"cpu": "1"}}}]),
         );
         assert_eq!(qos_class(&b2), BURSTABLE);
@@ -465,7 +466,7 @@ mod tests {
             "/barge/kubepods/burstable/podu1"
         );
         let g = with_containers(
-            serde_json::json!([{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]),
+            serde_json::json!([{"name": "a", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]),
             serde_json::json!([]),
         );
         assert_eq!(cgroup_parent(&g, "barge"), "/barge/kubepods/podu1");
@@ -475,7 +476,7 @@ mod tests {
     fn oom_score_adj() {
         const GIB: i64 = 1 << 30;
         let g = with_containers(
-            serde_json::json!([{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]),
+            serde_json::json!([{"name": "a", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]),
             serde_json::json!([]),
         );
         assert_eq!(
@@ -590,7 +591,7 @@ mod tests {
     #[test]
     fn guaranteed_containers_never_get_a_negative_oom_score() {
         let p = with_containers(
-            serde_json::json!([{"name": "a", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]),
+            serde_json::json!([{"name": "a", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}}]),
             serde_json::json!([]),
         );
         let r = linux_container_resources(
