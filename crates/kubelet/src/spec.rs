@@ -20,6 +20,8 @@
 //!   the same fields as upstream's hash but not byte-identical to Go's spew-based one;
 //! - the termination-message mount, `/etc/hosts` and volume mounts are not made here: the
 //!   caller passes every mount in;
+//! - namespace options are set on the sandbox even when the pod has no `securityContext`
+//!   (upstream skips them then; pods from the API server always have one);
 //! - device plugins, CDI, user namespaces, Windows and ephemeral containers are not handled.
 
 pub mod backoff;
