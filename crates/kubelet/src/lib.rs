@@ -15,6 +15,7 @@ pub mod image;
 pub mod node;
 pub mod objects;
 pub mod probe;
+pub mod server;
 pub mod spec;
 pub mod status;
 pub mod volumes;
