@@ -16,6 +16,7 @@
 //! <root>/<pod-uid>/plugins/kubernetes.io~empty-dir/<name>/ready
 //! <root>/<pod-uid>/etc-hosts                                   the pod's /etc/hosts
 //! <root>/<pod-uid>/containers/<container>/<8 hex digits>       termination message files
+//! <root>/<pod-uid>/volume-subpaths/<volume>/<container>/<index> subpath bind mounts
 //! ```
 //!
 //! hostPath volumes are checked (and created for `DirectoryOrCreate` / `FileOrCreate`) but stay
@@ -31,15 +32,8 @@
 //!   needs, the caller fetches them (TokenRequest) into [`PodObjects::tokens`].
 //! - `kube-root-ca.crt` falls back to [`PodObjects::root_ca`] when the ConfigMap is not there.
 //! - With [`VolumeHost::mount_filesystems`] off (tests without privileges) tmpfs and hugetlbfs
-//!   volumes live on disk.
-//! - Subpaths are resolved and confined to their volume rather than bind-mounted through a file
-//!   descriptor (see below).
-//!
-//! # Subpaths
-//! Upstream bind-mounts each subpath under `<pod>/volume-subpaths/` through an `O_NOFOLLOW` file
-//! descriptor; here the subpath is resolved, checked to lie inside its volume, and the resolved
-//! path is handed to the runtime. A container that swaps a path component for a symlink between
-//! that check and the runtime's mount could still win that race.
+//!   volumes live on disk, and subpaths are not bind-mounted but resolved and handed to the runtime directly
+//!   (`volumes/container.rs` explains both).
 
 mod atomic_writer;
 mod container;
@@ -122,6 +116,9 @@ pub struct PreparedVolumes {
     pub volumes: BTreeMap<String, PreparedVolume>,
     /// The kubelet-managed hosts file, once the pod has IPs (upstream mounts none before).
     pub etc_hosts: Option<PathBuf>,
+    /// Subpaths are bind-mounted under `<pod>/volume-subpaths/` (from
+    /// [`VolumeHost::mount_filesystems`]); off, their resolved paths are used.
+    pub bind_sub_paths: bool,
 }
 
 /// One volume that could not be set up.
@@ -226,6 +223,7 @@ pub fn prepare_with(
     };
     let mut prepared = PreparedVolumes {
         pod_dir: pod_dir.clone(),
+        bind_sub_paths: host.mount_filesystems,
         ..Default::default()
     };
     let mut failures = Vec::new();
@@ -1465,6 +1463,87 @@ mod tests {
 
     fn is_root() -> bool {
         fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+    }
+
+    #[test]
+    fn sub_paths_are_bind_mounted_beneath_their_volume() {
+        if !is_root() {
+            eprintln!("skipping sub_paths_are_bind_mounted_beneath_their_volume: not root");
+            return;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let _guard = Unmounter(root.path().to_path_buf());
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("precious"), "keep").unwrap();
+        let mk = |mounts: serde_json::Value| {
+            pod(json!({
+                "metadata": {"name": "p", "uid": "uid-9"},
+                "spec": {"containers": [{"name": "c", "volumeMounts": mounts}], "volumes": [
+                    {"name": "v", "emptyDir": {}},
+                    {"name": "h", "hostPath": {"path": outside.path()}}
+                ]}
+            }))
+        };
+        let p = mk(json!([
+            {"name": "v", "mountPath": "/a", "subPath": "a/b"},
+            {"name": "v", "mountPath": "/f", "subPath": "file"},
+            {"name": "h", "mountPath": "/p", "subPath": "precious", "readOnly": true}
+        ]));
+        let prepared = prepare_with(
+            root.path(),
+            &p,
+            &PodObjects::default(),
+            &[],
+            &VolumeHost::default(),
+        )
+        .unwrap();
+        assert!(prepared.bind_sub_paths);
+        let vol = prepared.volumes["v"].host_path.clone();
+        fs::write(vol.join("file"), "f").unwrap();
+        let c = &p.spec.as_ref().unwrap().containers[0];
+        let m = mounts(&p, c, &prepared, &[]).unwrap();
+        let subpaths = root.path().join("uid-9/volume-subpaths");
+        assert_eq!(m[0].host_path, subpaths.join("v/c/0").display().to_string());
+        assert_eq!(m[1].host_path, subpaths.join("v/c/1").display().to_string());
+        assert_eq!(m[2].host_path, subpaths.join("h/c/2").display().to_string());
+        assert!(m[2].readonly);
+        // The bind mounts show the subpaths' contents.
+        fs::write(vol.join("a/b/x"), "through").unwrap();
+        assert_eq!(
+            fs::read_to_string(subpaths.join("v/c/0/x")).unwrap(),
+            "through"
+        );
+        assert_eq!(fs::read_to_string(subpaths.join("v/c/1")).unwrap(), "f");
+        assert_eq!(fs::read_to_string(subpaths.join("h/c/2")).unwrap(), "keep");
+        let count = || {
+            let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
+            let canon = fs::canonicalize(&subpaths).unwrap();
+            text.lines()
+                .filter(|l| l.contains(canon.to_str().unwrap()))
+                .count()
+        };
+        assert_eq!(count(), 3);
+        // A restart reuses the mounts.
+        mounts(&p, c, &prepared, &[]).unwrap();
+        assert_eq!(count(), 3);
+
+        // Symlinks planted by a container cannot lead a subpath out of its volume.
+        std::os::unix::fs::symlink(outside.path(), vol.join("abs")).unwrap();
+        std::os::unix::fs::symlink("../../../../../../../../..", vol.join("rel")).unwrap();
+        for sub in ["abs", "rel", "rel/etc", "abs/precious"] {
+            let bad = mk(json!([{"name": "v", "mountPath": "/x", "subPath": sub}]));
+            let c = &bad.spec.as_ref().unwrap().containers[0];
+            let err = mounts(&bad, c, &prepared, &[]).unwrap_err().to_string();
+            assert!(err.starts_with("failed to "), "{sub}: {err}");
+        }
+        assert_eq!(count(), 3);
+
+        cleanup(root.path(), "uid-9").unwrap();
+        assert!(!root.path().join("uid-9").exists());
+        assert_eq!(
+            fs::read_to_string(outside.path().join("precious")).unwrap(),
+            "keep"
+        );
     }
 
     #[test]

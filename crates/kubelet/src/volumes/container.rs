@@ -12,22 +12,30 @@
 //! - `recursiveReadOnly`: the runtime here (containerd 1.6) does not support it, so `IfPossible`
 //!   means no and `Enabled` is refused, as upstream does for such runtimes.
 //!
-//! Difference from upstream: upstream bind-mounts each subpath under
-//! `<pod>/volume-subpaths/` through an `O_NOFOLLOW` file descriptor so that the runtime cannot
-//! be raced into following a symlink swapped in by a container. Here the subpath is resolved
-//! (symlinks followed), checked to lie inside the volume, and the resolved path is given to the
-//! runtime; a container that swaps a path component for a symlink between that check and the
-//! runtime's mount could still win the race.
+//! Subpaths are handled as upstream's `PrepareSafeSubpath` does, race-free: the missing
+//! directories are made with `mkdirat` below file descriptors opened with `openat2(2)`
+//! `RESOLVE_BENEATH` (so a symlink planted by a container cannot lead out of the volume), and
+//! the subpath itself is opened the same way and bind-mounted through `/proc/self/fd/<n>` onto
+//! `<pod>/volume-subpaths/<volume>/<container>/<index>`, which is what the runtime mounts. Only
+//! when the kubelet may not mount ([`PreparedVolumes::bind_sub_paths`] off, in tests) is the
+//! resolved path handed to the runtime directly, which leaves a window between the check and
+//! the runtime's mount.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 use k8s_cri::v1::{KeyValue, Mount, MountPropagation};
 use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::mount::MsFlags;
+use nix::sys::stat::{Mode, SFlag};
 
+use super::empty_dir::{MountTable, unmount};
 use super::payload::go_quote;
 use super::{PreparedVolumes, VolumeError, io_message};
 
@@ -57,7 +65,7 @@ pub(super) fn mounts(
         .collect();
     let mut out = Vec::new();
     let mut mount_hosts = prepared.etc_hosts.is_some();
-    for m in container.volume_mounts.iter().flatten() {
+    for (index, m) in container.volume_mounts.iter().flatten().enumerate() {
         mount_hosts = mount_hosts && m.mount_path != ETC_HOSTS;
         let Some(vol) = prepared.volumes.get(&m.name) else {
             return Err(fail(format!(
@@ -82,8 +90,22 @@ pub(super) fn mounts(
                     "unable to provision SubPath `{sub_path}`: must not contain '..'"
                 )));
             }
-            host_path = prepare_sub_path(&vol.host_path, &sub_path, &m.name, &container.name)
-                .map_err(fail)?;
+            let bind_target = prepared.bind_sub_paths.then(|| {
+                prepared
+                    .pod_dir
+                    .join("volume-subpaths")
+                    .join(&m.name)
+                    .join(&container.name)
+                    .join(index.to_string())
+            });
+            host_path = prepare_sub_path(
+                &vol.host_path,
+                &sub_path,
+                bind_target.as_deref(),
+                &m.name,
+                &container.name,
+            )
+            .map_err(fail)?;
         }
         let container_path = if m.mount_path.starts_with('/') {
             m.mount_path.clone()
@@ -195,11 +217,13 @@ pub(crate) fn expand(input: &str, mut mapping: impl FnMut(&str) -> String) -> St
     out
 }
 
-/// The resolved host path of `sub_path` inside the volume at `volume_path`, created first as a
-/// directory (with the volume's mode) when it does not exist.
+/// The host path the runtime mounts for `sub_path` inside the volume at `volume_path`: the
+/// bind mount at `bind_target` when given, else the resolved path. A missing subpath is created
+/// first as a directory with the volume's mode.
 fn prepare_sub_path(
     volume_path: &Path,
     sub_path: &str,
+    bind_target: Option<&Path>,
     mount_name: &str,
     container_name: &str,
 ) -> Result<PathBuf, String> {
@@ -219,71 +243,157 @@ fn prepare_sub_path(
             ));
         }
     }
-    let prepare_failed = || {
+    let prepared = match bind_target {
+        Some(target) => bind_sub_path(volume_path, sub_path, target),
+        None => resolve_sub_path(volume_path, sub_path),
+    };
+    prepared.map_err(|e| {
+        tracing::warn!(error = %e, volume_mount = mount_name, container = container_name,
+            "failed to prepare subPath");
         format!(
             "failed to prepare subPath for volumeMount {} of container {}",
             go_quote(mount_name),
             go_quote(container_name)
         )
-    };
-    let base = fs::canonicalize(volume_path).map_err(|e| {
-        tracing::warn!(error = %e, path = %volume_path.display(), "volume path");
-        prepare_failed()
-    })?;
-    let resolved = fs::canonicalize(&host).map_err(|e| {
-        tracing::warn!(error = %e, path = %host.display(), "subPath");
-        prepare_failed()
-    })?;
-    if !resolved.starts_with(&base) {
-        tracing::warn!(subpath = %resolved.display(), volume = %base.display(),
-            "subPath is not within the volume");
-        return Err(prepare_failed());
-    }
-    Ok(resolved)
+    })
 }
 
-/// Creates the missing directories of `sub_path` below `base` with mode `perm` (exactly, as
-/// upstream's `SafeMakeDir` does with fchmod), refusing to go through a symlink or anything
-/// else that resolves outside `base`.
+/// Opens `path` below `base`, refusing any resolution (`..`, absolute or relative symlinks)
+/// that leaves it.
+fn open_beneath(base: &impl AsFd, path: &Path, flags: OFlag) -> nix::Result<OwnedFd> {
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC)
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    nix::fcntl::openat2(base, path, how)
+}
+
+fn open_dir(path: &Path) -> Result<OwnedFd, String> {
+    nix::fcntl::open(
+        path,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| errno_message("open", path, e))
+}
+
+fn errno_message(op: &str, path: &Path, e: Errno) -> String {
+    io_message(op, path, &io::Error::from_raw_os_error(e as i32))
+}
+
+/// Upstream `SafeMakeDir`: creates the missing directories of `sub_path` below `base` with
+/// mode `perm` exactly (fchmod, so setgid and sticky bits survive), walking file descriptors
+/// opened beneath `base` so that no symlink can redirect the creation outside it.
 fn safe_make_dir(base: &Path, sub_path: &str, perm: u32) -> Result<(), String> {
-    let base = fs::canonicalize(base).map_err(|e| io_message("resolve", base, &e))?;
-    let mut current = base.clone();
+    let base_fd = open_dir(base)?;
+    let mode = Mode::from_bits_truncate(perm);
+    let mut prefix = PathBuf::new();
+    let mut parent: Option<OwnedFd> = None;
     for component in Path::new(sub_path).components() {
         let name = match component {
             Component::Normal(n) => n,
             Component::CurDir => continue,
             _ => return Err(format!("invalid subPath {sub_path}")),
         };
-        let next = current.join(name);
-        match fs::symlink_metadata(&next) {
-            Ok(_) => {
-                let resolved =
-                    fs::canonicalize(&next).map_err(|e| io_message("resolve", &next, &e))?;
-                if !resolved.starts_with(&base) {
-                    return Err(format!(
-                        "path {} is outside of allowed base {}",
-                        resolved.display(),
-                        base.display()
-                    ));
-                }
-                if !fs::metadata(&resolved).is_ok_and(|m| m.is_dir()) {
-                    return Err(format!("{} is not a directory", resolved.display()));
-                }
-                current = resolved;
+        prefix.push(name);
+        let full = base.join(&prefix);
+        match open_beneath(&base_fd, &prefix, OFlag::O_PATH | OFlag::O_DIRECTORY) {
+            Ok(fd) => {
+                parent = Some(fd);
+                continue;
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::DirBuilder::new()
-                    .mode(perm)
-                    .create(&next)
-                    .map_err(|e| io_message("mkdir", &next, &e))?;
-                fs::set_permissions(&next, fs::Permissions::from_mode(perm))
-                    .map_err(|e| io_message("chmod", &next, &e))?;
-                current = next;
+            Err(Errno::ENOENT) => {}
+            Err(Errno::EXDEV | Errno::ELOOP) => {
+                return Err(format!(
+                    "path {} is outside of allowed base {}",
+                    full.display(),
+                    base.display()
+                ));
             }
-            Err(e) => return Err(io_message("lstat", &next, &e)),
+            Err(e) => return Err(errno_message("open", &full, e)),
         }
+        let dir_fd = match &parent {
+            Some(fd) => fd.as_fd(),
+            None => base_fd.as_fd(),
+        };
+        // A dangling symlink here makes mkdirat fail with EEXIST rather than follow it.
+        nix::sys::stat::mkdirat(dir_fd, name, mode)
+            .map_err(|e| errno_message("mkdir", &full, e))?;
+        let fd = nix::fcntl::openat(
+            dir_fd,
+            name,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| errno_message("open", &full, e))?;
+        nix::sys::stat::fchmod(&fd, mode).map_err(|e| errno_message("chmod", &full, e))?;
+        parent = Some(fd);
     }
     Ok(())
+}
+
+/// Upstream `doBindSubPath`: the subpath, opened beneath the volume, bind-mounted through its
+/// file descriptor onto `target` (kept when it already holds that very file).
+fn bind_sub_path(volume_path: &Path, sub_path: &str, target: &Path) -> Result<PathBuf, String> {
+    let base_fd = open_dir(volume_path)?;
+    let fd = open_beneath(&base_fd, Path::new(sub_path), OFlag::O_PATH)
+        .map_err(|e| errno_message("open", &volume_path.join(sub_path), e))?;
+    let stat = nix::sys::stat::fstat(&fd).map_err(|e| errno_message("stat", target, e))?;
+    let is_dir = SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR;
+    if MountTable::read()?.fs_type(target).is_some() {
+        let same =
+            fs::metadata(target).is_ok_and(|m| m.dev() == stat.st_dev && m.ino() == stat.st_ino);
+        if same {
+            return Ok(target.to_path_buf());
+        }
+        unmount(target)?;
+    }
+    if let Some(parent) = target.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(parent)
+            .map_err(|e| io_message("mkdir", parent, &e))?;
+    }
+    let made = if is_dir {
+        match fs::DirBuilder::new().mode(0o750).create(target) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            other => other,
+        }
+    } else {
+        fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o640)
+            .open(target)
+            .map(drop)
+    };
+    made.map_err(|e| io_message("create", target, &e))?;
+    let source = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    nix::mount::mount(
+        Some(source.as_str()),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| errno_message("bind mount", target, e))?;
+    Ok(target.to_path_buf())
+}
+
+/// Without bind mounts: the subpath resolved, which must stay inside the volume.
+fn resolve_sub_path(volume_path: &Path, sub_path: &str) -> Result<PathBuf, String> {
+    let base = fs::canonicalize(volume_path).map_err(|e| io_message("resolve", volume_path, &e))?;
+    let host = volume_path.join(sub_path);
+    let resolved = fs::canonicalize(&host).map_err(|e| io_message("resolve", &host, &e))?;
+    if !resolved.starts_with(&base) {
+        return Err(format!(
+            "subpath {} not within volume path {}",
+            resolved.display(),
+            base.display()
+        ));
+    }
+    Ok(resolved)
 }
 
 /// Upstream `translateMountPropagation`.
@@ -439,7 +549,7 @@ mod tests {
         let vol = t.path().join("vol");
         fs::create_dir(&vol).unwrap();
         fs::set_permissions(&vol, fs::Permissions::from_mode(0o2775)).unwrap();
-        let p = prepare_sub_path(&vol, "a/b", "m", "c").unwrap();
+        let p = prepare_sub_path(&vol, "a/b", None, "m", "c").unwrap();
         assert_eq!(p, fs::canonicalize(vol.join("a/b")).unwrap());
         assert_eq!(fs::metadata(vol.join("a")).unwrap().mode() & 0o7777, 0o2775);
         assert_eq!(
@@ -453,23 +563,39 @@ mod tests {
         fs::create_dir(&outside).unwrap();
         std::os::unix::fs::symlink(&outside, vol.join("esc")).unwrap();
         assert_eq!(
-            prepare_sub_path(&vol, "esc/x", "m", "c").unwrap_err(),
+            prepare_sub_path(&vol, "esc/x", None, "m", "c").unwrap_err(),
             "failed to create subPath directory for volumeMount \"m\" of container \"c\""
         );
         assert!(!outside.join("x").exists());
         assert_eq!(
-            prepare_sub_path(&vol, "esc", "m", "c").unwrap_err(),
+            prepare_sub_path(&vol, "esc", None, "m", "c").unwrap_err(),
             "failed to prepare subPath for volumeMount \"m\" of container \"c\""
         );
+        // Relative symlinks that climb out are refused too.
+        std::os::unix::fs::symlink("../outside", vol.join("rel")).unwrap();
+        assert!(prepare_sub_path(&vol, "rel/y", None, "m", "c").is_err());
+        assert!(!outside.join("y").exists());
+        assert!(
+            safe_make_dir(&vol, "rel/y", 0o755)
+                .unwrap_err()
+                .contains("is outside of allowed base")
+        );
+        // A dangling symlink is not followed to create its target.
+        let target = t.path().join("dangling-target");
+        std::os::unix::fs::symlink(&target, vol.join("dang")).unwrap();
+        assert!(prepare_sub_path(&vol, "dang", None, "m", "c").is_err());
+        std::os::unix::fs::symlink("nothing-here", vol.join("dang2")).unwrap();
+        assert!(safe_make_dir(&vol, "dang2", 0o755).is_err());
+        assert!(!target.exists() && !vol.join("nothing-here").exists());
         // A symlink that stays inside is followed; files are fine as subpaths.
         std::os::unix::fs::symlink("a", vol.join("alias")).unwrap();
         assert_eq!(
-            prepare_sub_path(&vol, "alias/b", "m", "c").unwrap(),
+            prepare_sub_path(&vol, "alias/b", None, "m", "c").unwrap(),
             fs::canonicalize(vol.join("a/b")).unwrap()
         );
         fs::write(vol.join("file"), "x").unwrap();
         assert_eq!(
-            prepare_sub_path(&vol, "file", "m", "c").unwrap(),
+            prepare_sub_path(&vol, "file", None, "m", "c").unwrap(),
             fs::canonicalize(vol.join("file")).unwrap()
         );
     }
