@@ -202,7 +202,11 @@ pub(crate) async fn probe(host: &str, port: u16, service: &str, timeout: Duratio
             .await
             .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
         let mut request = tonic::Request::new(encode_request(service));
-        request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        // Tell the server the deadline (grpc-timeout) with a margin, so that our own deadline
+        // below, not tonic's (which reports `Cancelled`), ends a slow call.
+        request.set_timeout(
+            deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1),
+        );
         grpc.unary(
             request,
             http::uri::PathAndQuery::from_static("/grpc.health.v1.Health/Check"),

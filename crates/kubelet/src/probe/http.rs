@@ -877,3 +877,87 @@ pub(crate) async fn probe(req: &Request, deadline: Instant) -> Outcome {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_formed_as_upstream() {
+        let u = format_url("http", "10.42.0.5", 8080, "/healthz");
+        assert_eq!(u.to_string(), "http://10.42.0.5:8080/healthz");
+        assert_eq!(u.target(), "/healthz");
+        let u = format_url("http", "10.42.0.5", 8080, "");
+        assert_eq!(u.to_string(), "http://10.42.0.5:8080");
+        assert_eq!(u.target(), "/");
+        let u = format_url("https", "fd00::5", 443, "ready?x=a b#frag");
+        assert_eq!(u.to_string(), "https://[fd00::5]:443/ready?x=a%20b");
+        assert_eq!((u.host.as_str(), u.port), ("fd00::5", 443));
+        assert_eq!(format_url("http", "h", 1, "/a b").path, "/a%20b");
+    }
+
+    #[test]
+    fn locations_resolve_against_the_request() {
+        let base = format_url("http", "10.0.0.1", 80, "/a/b/c?q=1");
+        let at = |loc: &str| resolve(&base, loc).map(|(u, rel)| (u.to_string(), rel));
+        assert_eq!(at("/x"), Ok(("http://10.0.0.1:80/x".into(), true)));
+        assert_eq!(at("d"), Ok(("http://10.0.0.1:80/a/b/d".into(), true)));
+        assert_eq!(at("../d?z"), Ok(("http://10.0.0.1:80/a/d?z".into(), true)));
+        assert_eq!(
+            at("?z=2"),
+            Ok(("http://10.0.0.1:80/a/b/c?z=2".into(), true))
+        );
+        assert_eq!(
+            at("https://other:8443/y"),
+            Ok(("https://other:8443/y".into(), false))
+        );
+        assert_eq!(at("//other/y"), Ok(("http://other/y".into(), false)));
+        let (u, _) = resolve(&base, "https://other/y").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("other", 443));
+        assert_eq!(remove_dot_segments("/a/./b/../../c/"), "/c/");
+        assert_eq!(remove_dot_segments("/../x"), "/x");
+    }
+
+    #[test]
+    fn header_keys_are_canonicalised_as_go() {
+        assert_eq!(canonical_key("x-custom-header"), "X-Custom-Header");
+        assert_eq!(canonical_key("USER-AGENT"), "User-Agent");
+        assert_eq!(canonical_key("bad key"), "bad key");
+    }
+
+    #[test]
+    fn requests_carry_upstream_defaults() {
+        let action = HTTPGetAction {
+            port: k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80),
+            http_headers: Some(vec![
+                k8s_openapi::api::core::v1::HTTPHeader {
+                    name: "x-a".into(),
+                    value: "1".into(),
+                },
+                k8s_openapi::api::core::v1::HTTPHeader {
+                    name: "X-A".into(),
+                    value: "2".into(),
+                },
+            ]),
+            ..Default::default()
+        };
+        let target = Target {
+            pod_ip: "10.0.0.9".into(),
+            ..Default::default()
+        };
+        let req = request_for_action(&action, &target, "lifecycle").unwrap();
+        assert_eq!(req.url.to_string(), "http://10.0.0.9:80");
+        assert_eq!(req.host, "");
+        assert_eq!(
+            req.headers,
+            vec![
+                ("X-A".to_owned(), vec!["1".to_owned(), "2".to_owned()]),
+                (
+                    "User-Agent".to_owned(),
+                    vec!["kube-lifecycle/1.32".to_owned()]
+                ),
+                ("Accept".to_owned(), vec!["*/*".to_owned()]),
+            ]
+        );
+    }
+}

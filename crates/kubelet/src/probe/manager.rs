@@ -673,3 +673,558 @@ impl<E: Exec> Worker<E> {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::tests::{FakeExec, Reply};
+    use k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateTerminated, ExecAction, PodSpec, TCPSocketAction,
+    };
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+    /// One probe second in these tests.
+    const UNIT: Duration = Duration::from_millis(20);
+    const UID: &str = "uid-1";
+
+    fn manager(exec: &Arc<FakeExec>) -> (Manager<FakeExec>, mpsc::UnboundedReceiver<ProbeEvent>) {
+        Manager::new(
+            exec.clone(),
+            ManagerConfig {
+                second: UNIT,
+                start_jitter: false,
+            },
+        )
+    }
+
+    fn exec_probe(cmd: &str, tweak: impl FnOnce(&mut Probe)) -> Option<Probe> {
+        let mut p = Probe {
+            exec: Some(ExecAction {
+                command: Some(vec![cmd.to_owned()]),
+            }),
+            period_seconds: Some(1),
+            ..Default::default()
+        };
+        tweak(&mut p);
+        Some(p)
+    }
+
+    fn pod(containers: Vec<Container>) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("default".into()),
+                uid: Some(UID.into()),
+                ..Default::default()
+            },
+            spec: Some(PodSpec {
+                containers,
+                restart_policy: Some("Always".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn app(startup: Option<Probe>, readiness: Option<Probe>, liveness: Option<Probe>) -> Container {
+        Container {
+            name: "app".into(),
+            startup_probe: startup,
+            readiness_probe: readiness,
+            liveness_probe: liveness,
+            ..Default::default()
+        }
+    }
+
+    fn running(id: &str) -> ContainerStatus {
+        ContainerStatus {
+            name: "app".into(),
+            container_id: Some(id.into()),
+            state: Some(ContainerState {
+                running: Some(ContainerStateRunning {
+                    started_at: Some(Time(k8s_openapi::jiff::Timestamp::now())),
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn status(phase: &str, container: ContainerStatus) -> PodStatus {
+        PodStatus {
+            phase: Some(phase.into()),
+            pod_ip: Some("127.0.0.1".into()),
+            container_statuses: Some(vec![container]),
+            ..Default::default()
+        }
+    }
+
+    /// Waits (at most 5 s) for an event matching `pred`, skipping others.
+    async fn expect(
+        rx: &mut mpsc::UnboundedReceiver<ProbeEvent>,
+        pred: impl Fn(&ProbeEvent) -> bool,
+    ) -> ProbeEvent {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(e)) if pred(&e) => return e,
+                Ok(Some(_)) => continue,
+                _ => panic!("no matching event within 5 s"),
+            }
+        }
+    }
+
+    fn result_is(kind: ProbeKind, id: &str, r: ProbeResult) -> impl Fn(&ProbeEvent) -> bool {
+        let id = id.to_owned();
+        move |e| e.kind == kind && e.container_id == id && e.what == ProbeEventKind::Result(r)
+    }
+
+    async fn wait_for(what: &str, cond: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !cond() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn refresh(m: &Manager<FakeExec>, pod: &Pod, st: &PodStatus) -> PodStatus {
+        let mut st = st.clone();
+        m.update_pod_status(pod, &mut st);
+        st
+    }
+
+    fn app_status(st: &PodStatus) -> &ContainerStatus {
+        &st.container_statuses.as_ref().unwrap()[0]
+    }
+
+    #[tokio::test]
+    async fn readiness_starts_failed_and_follows_the_probe() {
+        let exec = Arc::new(FakeExec::default());
+        let (m, mut rx) = manager(&exec);
+        let pod = pod(vec![app(None, exec_probe("ready", |_| {}), None)]);
+        m.add_pod(&pod);
+        assert_eq!(m.worker_count(), 1);
+        let st = status("Running", running("containerd://c1"));
+        let first = refresh(&m, &pod, &st);
+        assert_eq!(app_status(&first).started, Some(true));
+        assert!(!app_status(&first).ready);
+
+        expect(
+            &mut rx,
+            result_is(
+                ProbeKind::Readiness,
+                "containerd://c1",
+                ProbeResult::Failure,
+            ),
+        )
+        .await;
+        expect(
+            &mut rx,
+            result_is(
+                ProbeKind::Readiness,
+                "containerd://c1",
+                ProbeResult::Success,
+            ),
+        )
+        .await;
+        assert!(app_status(&refresh(&m, &pod, &st)).ready);
+        assert_eq!(exec.calls.lock().unwrap()[0].0, "c1");
+
+        exec.answer("ready", Reply::Exit(1, "not ready", ""));
+        let e = expect(&mut rx, |e| matches!(e.what, ProbeEventKind::Event { .. })).await;
+        assert_eq!(
+            e.what,
+            ProbeEventKind::Event {
+                reason: "Unhealthy",
+                message: "Readiness probe failed: not ready".into()
+            }
+        );
+        expect(
+            &mut rx,
+            result_is(
+                ProbeKind::Readiness,
+                "containerd://c1",
+                ProbeResult::Failure,
+            ),
+        )
+        .await;
+        // The default failure threshold is 3.
+        assert!(exec.count("ready") >= 4);
+        assert!(!app_status(&refresh(&m, &pod, &st)).ready);
+    }
+
+    #[tokio::test]
+    async fn liveness_fails_after_the_threshold_then_holds_until_a_new_container() {
+        let exec = Arc::new(FakeExec::default());
+        exec.answer("alive", Reply::Exit(1, "dead", ""));
+        let (m, mut rx) = manager(&exec);
+        let pod = pod(vec![app(
+            None,
+            None,
+            exec_probe("alive", |p| p.failure_threshold = Some(2)),
+        )]);
+        m.add_pod(&pod);
+        refresh(&m, &pod, &status("Running", running("containerd://c1")));
+        expect(
+            &mut rx,
+            result_is(ProbeKind::Liveness, "containerd://c1", ProbeResult::Success),
+        )
+        .await;
+        let failed = expect(
+            &mut rx,
+            result_is(ProbeKind::Liveness, "containerd://c1", ProbeResult::Failure),
+        )
+        .await;
+        assert_eq!(failed.container, "app");
+        assert_eq!(failed.pod_uid, UID);
+        assert_eq!(exec.count("alive"), 2);
+        // On hold: no more probes of this container.
+        tokio::time::sleep(UNIT * 10).await;
+        assert_eq!(exec.count("alive"), 2);
+        assert_eq!(
+            m.result(ProbeKind::Liveness, "containerd://c1"),
+            Some(ProbeResult::Failure)
+        );
+
+        exec.answer("alive", Reply::Exit(0, "", ""));
+        refresh(&m, &pod, &status("Running", running("containerd://c2")));
+        expect(
+            &mut rx,
+            result_is(ProbeKind::Liveness, "containerd://c2", ProbeResult::Success),
+        )
+        .await;
+        wait_for("probes of the new container", || exec.count("alive") > 2).await;
+        assert_eq!(m.result(ProbeKind::Liveness, "containerd://c1"), None);
+    }
+
+    #[tokio::test]
+    async fn startup_gates_liveness_and_readiness() {
+        let exec = Arc::new(FakeExec::default());
+        exec.answer("started", Reply::Exit(1, "", "not yet"));
+        let (m, mut rx) = manager(&exec);
+        let pod = pod(vec![app(
+            exec_probe("started", |p| p.failure_threshold = Some(1000)),
+            exec_probe("ready", |_| {}),
+            exec_probe("alive", |_| {}),
+        )]);
+        m.add_pod(&pod);
+        assert_eq!(m.worker_count(), 3);
+        let st = status("Running", running("containerd://c1"));
+        let before = refresh(&m, &pod, &st);
+        assert_eq!(app_status(&before).started, Some(false));
+        expect(
+            &mut rx,
+            result_is(ProbeKind::Startup, "containerd://c1", ProbeResult::Unknown),
+        )
+        .await;
+        wait_for("startup probes", || exec.count("started") >= 3).await;
+        assert_eq!(exec.count("ready"), 0);
+        assert_eq!(exec.count("alive"), 0);
+        assert_eq!(app_status(&refresh(&m, &pod, &st)).started, Some(false));
+
+        exec.answer("started", Reply::Exit(0, "", ""));
+        expect(
+            &mut rx,
+            result_is(ProbeKind::Startup, "containerd://c1", ProbeResult::Success),
+        )
+        .await;
+        wait_for("liveness and readiness probes", || {
+            exec.count("ready") > 0 && exec.count("alive") > 0
+        })
+        .await;
+        let calls = exec.count("started");
+        tokio::time::sleep(UNIT * 5).await;
+        assert_eq!(
+            exec.count("started"),
+            calls,
+            "startup probing holds once started"
+        );
+        let after = refresh(&m, &pod, &st);
+        assert_eq!(app_status(&after).started, Some(true));
+    }
+
+    #[tokio::test]
+    async fn startup_failure_is_published_and_holds() {
+        let exec = Arc::new(FakeExec::default());
+        exec.answer("started", Reply::Exit(1, "", ""));
+        let (m, mut rx) = manager(&exec);
+        let pod = pod(vec![app(
+            exec_probe("started", |p| p.failure_threshold = Some(2)),
+            None,
+            None,
+        )]);
+        m.add_pod(&pod);
+        refresh(&m, &pod, &status("Running", running("containerd://c1")));
+        expect(
+            &mut rx,
+            result_is(ProbeKind::Startup, "containerd://c1", ProbeResult::Failure),
+        )
+        .await;
+        tokio::time::sleep(UNIT * 5).await;
+        assert_eq!(exec.count("started"), 2);
+    }
+
+    #[tokio::test]
+    async fn initial_delay_and_success_threshold() {
+        let exec = Arc::new(FakeExec::default());
+        let (m, mut rx) = manager(&exec);
+        let pod = pod(vec![app(
+            None,
+            exec_probe("ready", |p| {
+                p.initial_delay_seconds = Some(10);
+                p.success_threshold = Some(3);
+            }),
+            None,
+        )]);
+        m.add_pod(&pod);
+        let begun = Instant::now();
+        refresh(&m, &pod, &status("Running", running("containerd://c1")));
+        tokio::time::sleep(UNIT * 5).await;
+        assert_eq!(exec.count("ready"), 0, "within the initial delay");
+        expect(
+            &mut rx,
+            result_is(
+                ProbeKind::Readiness,
+                "containerd://c1",
+                ProbeResult::Success,
+            ),
+        )
+        .await;
+        assert!(begun.elapsed() >= UNIT * 10);
+        assert!(exec.count("ready") >= 3);
+    }
+
+    #[tokio::test]
+    async fn probe_errors_are_retried_reported_and_ignored() {
+        let exec = Arc::new(FakeExec::default());
+        exec.answer("alive", Reply::Error("boom"));
+        let (m, mut rx) = manager(&exec);
+        let pod = pod(vec![app(None, None, exec_probe("alive", |_| {}))]);
+        m.add_pod(&pod);
+        refresh(&m, &pod, &status("Running", running("containerd://c1")));
+        let e = expect(&mut rx, |e| matches!(e.what, ProbeEventKind::Event { .. })).await;
+        assert_eq!(
+            e.what,
+            ProbeEventKind::Event {
+                reason: "Unhealthy",
+                message: "Liveness probe errored and resulted in unknown state: boom".into()
+            }
+        );
+        assert!(exec.count("alive") >= 3);
+        tokio::time::sleep(UNIT * 8).await;
+        assert_eq!(
+            m.result(ProbeKind::Liveness, "containerd://c1"),
+            Some(ProbeResult::Success)
+        );
+        while let Ok(e) = rx.try_recv() {
+            assert_ne!(e.what, ProbeEventKind::Result(ProbeResult::Failure));
+        }
+    }
+
+    #[tokio::test]
+    async fn real_tcp_liveness_failure_is_reported() {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let exec = Arc::new(FakeExec::default());
+        let (m, mut rx) = manager(&exec);
+        let liveness = Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::Int(i32::from(port)),
+                ..Default::default()
+            }),
+            period_seconds: Some(1),
+            failure_threshold: Some(1),
+            ..Default::default()
+        };
+        let pod = pod(vec![app(None, None, Some(liveness))]);
+        m.add_pod(&pod);
+        refresh(&m, &pod, &status("Running", running("containerd://c1")));
+        let e = expect(&mut rx, |e| matches!(e.what, ProbeEventKind::Event { .. })).await;
+        assert_eq!(
+            e.what,
+            ProbeEventKind::Event {
+                reason: "Unhealthy",
+                message: format!(
+                    "Liveness probe failed: dial tcp 127.0.0.1:{port}: connect: connection refused"
+                )
+            }
+        );
+        expect(
+            &mut rx,
+            result_is(ProbeKind::Liveness, "containerd://c1", ProbeResult::Failure),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn update_pod_status_triggers_a_readiness_probe() {
+        let exec = Arc::new(FakeExec::default());
+        let (m, mut rx) = manager(&exec);
+        // A long period: only the trigger can make the probe run soon.
+        let pod = pod(vec![app(
+            None,
+            exec_probe("ready", |p| p.period_seconds = Some(1000)),
+            None,
+        )]);
+        m.add_pod(&pod);
+        tokio::time::sleep(UNIT * 2).await;
+        assert_eq!(exec.count("ready"), 0, "no status yet, nothing to probe");
+        let st = status("Running", running("containerd://c1"));
+        refresh(&m, &pod, &st);
+        expect(
+            &mut rx,
+            result_is(
+                ProbeKind::Readiness,
+                "containerd://c1",
+                ProbeResult::Success,
+            ),
+        )
+        .await;
+        assert!(app_status(&refresh(&m, &pod, &st)).ready);
+    }
+
+    #[tokio::test]
+    async fn workers_stop_when_the_pod_finishes() {
+        let exec = Arc::new(FakeExec::default());
+        let (m, mut rx) = manager(&exec);
+        let pod = pod(vec![app(
+            None,
+            exec_probe("ready", |_| {}),
+            exec_probe("alive", |_| {}),
+        )]);
+        m.add_pod(&pod);
+        refresh(&m, &pod, &status("Running", running("containerd://c1")));
+        expect(
+            &mut rx,
+            result_is(
+                ProbeKind::Readiness,
+                "containerd://c1",
+                ProbeResult::Success,
+            ),
+        )
+        .await;
+        refresh(&m, &pod, &status("Succeeded", running("containerd://c1")));
+        wait_for("workers to exit", || m.worker_count() == 0).await;
+        assert_eq!(m.result(ProbeKind::Readiness, "containerd://c1"), None);
+        assert_eq!(m.result(ProbeKind::Liveness, "containerd://c1"), None);
+    }
+
+    #[tokio::test]
+    async fn a_dead_container_fails_and_stops_the_worker_under_restart_never() {
+        let exec = Arc::new(FakeExec::default());
+        let (m, mut rx) = manager(&exec);
+        let mut pod = pod(vec![app(None, exec_probe("ready", |_| {}), None)]);
+        if let Some(spec) = pod.spec.as_mut() {
+            spec.restart_policy = Some("Never".into());
+        }
+        m.add_pod(&pod);
+        let mut dead = running("containerd://c1");
+        dead.state = Some(ContainerState {
+            terminated: Some(ContainerStateTerminated {
+                exit_code: 1,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let st = refresh(&m, &pod, &status("Running", dead));
+        assert_eq!(app_status(&st).started, Some(false));
+        expect(
+            &mut rx,
+            result_is(
+                ProbeKind::Readiness,
+                "containerd://c1",
+                ProbeResult::Failure,
+            ),
+        )
+        .await;
+        wait_for("the worker to exit", || m.worker_count() == 0).await;
+        assert_eq!(exec.count("ready"), 0);
+    }
+
+    #[tokio::test]
+    async fn deletion_quiets_liveness_and_startup() {
+        let exec = Arc::new(FakeExec::default());
+        exec.answer("alive", Reply::Exit(1, "", ""));
+        let (m, mut rx) = manager(&exec);
+        let mut pod = pod(vec![app(
+            None,
+            exec_probe("ready", |_| {}),
+            exec_probe("alive", |p| p.failure_threshold = Some(1000)),
+        )]);
+        m.add_pod(&pod);
+        refresh(&m, &pod, &status("Running", running("containerd://c1")));
+        wait_for("a liveness probe", || exec.count("alive") > 0).await;
+        pod.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        m.add_pod(&pod);
+        wait_for("the liveness worker to exit", || m.worker_count() == 1).await;
+        let mut saw_success = false;
+        while let Ok(e) = rx.try_recv() {
+            saw_success |= e
+                == ProbeEvent {
+                    pod_uid: UID.into(),
+                    container: "app".into(),
+                    container_id: "containerd://c1".into(),
+                    kind: ProbeKind::Liveness,
+                    what: ProbeEventKind::Result(ProbeResult::Success),
+                };
+        }
+        assert!(saw_success);
+    }
+
+    #[tokio::test]
+    async fn removing_and_cleaning_up_pods_stops_their_workers() {
+        let exec = Arc::new(FakeExec::default());
+        let (m, mut rx) = manager(&exec);
+        let pod1 = pod(vec![app(
+            exec_probe("started", |_| {}),
+            exec_probe("ready", |_| {}),
+            exec_probe("alive", |_| {}),
+        )]);
+        m.add_pod(&pod1);
+        m.add_pod(&pod1);
+        assert_eq!(m.worker_count(), 3, "add_pod is idempotent");
+        refresh(&m, &pod1, &status("Running", running("containerd://c1")));
+        expect(
+            &mut rx,
+            result_is(ProbeKind::Liveness, "containerd://c1", ProbeResult::Success),
+        )
+        .await;
+        m.stop_liveness_and_startup(&pod1);
+        wait_for("liveness and startup to stop", || m.worker_count() == 1).await;
+        m.remove_pod(UID);
+        wait_for("readiness to stop", || m.worker_count() == 0).await;
+        assert_eq!(m.result(ProbeKind::Readiness, "containerd://c1"), None);
+
+        let mut pod2 = pod(vec![app(None, exec_probe("ready", |_| {}), None)]);
+        pod2.metadata.uid = Some("uid-2".into());
+        m.add_pod(&pod2);
+        assert_eq!(m.worker_count(), 1);
+        m.cleanup_pods(&HashSet::from(["uid-2".to_owned()]));
+        tokio::time::sleep(UNIT * 3).await;
+        assert_eq!(m.worker_count(), 1);
+        m.cleanup_pods(&HashSet::new());
+        wait_for("cleanup", || m.worker_count() == 0).await;
+    }
+
+    #[test]
+    fn timing_defaults_are_upstreams() {
+        let t = Timing::of(&Probe::default(), Duration::from_secs(1));
+        assert_eq!(t.initial_delay, Duration::ZERO);
+        assert_eq!(t.period, Duration::from_secs(10));
+        assert_eq!(t.timeout, Duration::from_secs(1));
+        assert_eq!((t.success_threshold, t.failure_threshold), (1, 3));
+        let neg = Probe {
+            initial_delay_seconds: Some(-5),
+            period_seconds: Some(0),
+            ..Default::default()
+        };
+        let t = Timing::of(&neg, Duration::from_secs(1));
+        assert_eq!(t.initial_delay, Duration::ZERO);
+        assert_eq!(t.period, Duration::from_secs(10));
+        let f = random_fraction();
+        assert!((0.0..1.0).contains(&f));
+    }
+}
