@@ -19,7 +19,8 @@
 //! `<pod>/volume-subpaths/<volume>/<container>/<index>`, which is what the runtime mounts. Only
 //! when the kubelet may not mount ([`PreparedVolumes::bind_sub_paths`] off, in tests) is the
 //! resolved path handed to the runtime directly, which leaves a window between the check and
-//! the runtime's mount.
+//! the runtime's mount. One difference: `RESOLVE_BENEATH` refuses absolute symlinks inside the
+//! volume even when they point back into it (upstream resolves them first and accepts them).
 
 use std::collections::BTreeMap;
 use std::fs;
