@@ -140,20 +140,18 @@ async fn run_ctr(
     what: &str,
 ) -> anyhow::Result<Vec<String>> {
     let mut child = cmd.spawn().context("running ctr images import")?;
-    if let Some(input) = input
-        && let Some(mut stdin) = child.stdin.take()
-    {
-        // If ctr fails early it closes its stdin; its own error (below) says why.
-        let written = stdin.write_all(input).await;
-        drop(stdin);
-        if let Err(e) = written {
-            warn!("writing the archive to ctr: {e}");
+    let stdin = child.stdin.take();
+    // Feed stdin while reading ctr's output, so neither side can block the other.
+    let feed = async move {
+        if let (Some(mut stdin), Some(input)) = (stdin, input) {
+            // If ctr fails early it closes its stdin; its own error (below) says why.
+            if let Err(e) = stdin.write_all(input).await {
+                warn!("writing the archive to ctr: {e}");
+            }
         }
-    }
-    let out = child
-        .wait_with_output()
-        .await
-        .context("waiting for ctr images import")?;
+    };
+    let ((), out) = tokio::join!(feed, child.wait_with_output());
+    let out = out.context("waiting for ctr images import")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
