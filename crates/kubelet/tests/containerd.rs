@@ -317,7 +317,7 @@ async fn containerd_runs_pods_with_barge_images() {
     let mut env = Env::new();
     // A leftover from an earlier run with the same pid would confuse the test.
     drop(Env::new());
-    if let Err(e) = run(&mut env).await {
+    if let Err(e) = Box::pin(run(&mut env)).await {
         let log = std::fs::read_to_string(env.config().log_file).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(30).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
