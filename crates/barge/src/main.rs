@@ -1,6 +1,7 @@
 //! `barge`: Kubernetes in one small binary. This crate is wiring only: it parses the command
 //! line and hands each subcommand to the crate that implements it (see ARCHITECTURE.md).
 
+mod agent;
 mod controlplane;
 mod server;
 
@@ -23,9 +24,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the control plane: store, API server, scheduler, controller manager (and later the
-    /// agent).
+    /// Run a whole cluster on this machine: store, API server, scheduler, controller manager
+    /// and the node agent (kubelet + containerd).
     Server(server::ServerArgs),
+    /// Run a node: containerd and the kubelet, joined to a cluster.
+    Agent(agent::AgentCommand),
+    /// The images of this node's containerd: import tarballs, list.
+    #[command(subcommand)]
+    Image(agent::ImageCommand),
     /// Run only the scheduler, against a cluster (several may run: one leads at a time).
     Scheduler(StandaloneArgs),
     /// Run only the controller manager, against a cluster (several may run: one leads).
@@ -191,6 +197,8 @@ fn main() -> Result<()> {
         .init();
     match cli.command {
         Command::Server(args) => runtime()?.block_on(server::run(args)),
+        Command::Agent(args) => runtime()?.block_on(agent::run(args)),
+        Command::Image(cmd) => runtime()?.block_on(agent::image(cmd)),
         Command::Scheduler(args) => runtime()?.block_on(standalone(
             &args.kubeconfig,
             true,

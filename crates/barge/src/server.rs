@@ -1,5 +1,5 @@
-//! `barge server`: the store, the API server, the scheduler and the controller manager in one
-//! process (the node agent joins when it is built), with the admin kubeconfig written for
+//! `barge server`: the store, the API server, the scheduler, the controller manager and the
+//! node agent (unless `--disable-agent`) in one process, with the admin kubeconfig written for
 //! kubectl.
 
 use std::net::IpAddr;
@@ -16,6 +16,7 @@ use barge_store::{
 };
 use clap::Args;
 
+use crate::agent::AgentArgs;
 use crate::controlplane;
 
 #[derive(Debug, Args)]
@@ -51,6 +52,8 @@ pub struct ServerArgs {
     default_toleration_seconds: i64,
     #[command(flatten)]
     controllers: ControllerArgs,
+    #[command(flatten)]
+    agent: AgentArgs,
 }
 
 /// The controller manager's settings, for `barge server` and `barge controller-manager`.
@@ -121,9 +124,6 @@ async fn open_store(args: &ServerArgs) -> Result<Arc<dyn Store>> {
 }
 
 pub async fn run(args: ServerArgs) -> Result<()> {
-    if !args.disable_agent {
-        tracing::warn!("the node agent is not built yet: running the control plane only");
-    }
     let store = open_store(&args).await?;
     let mut config = Config::new(args.data_dir.join("server"));
     config.bind_address = args.bind_address;
@@ -135,9 +135,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let kubeconfig = server.admin_kubeconfig();
     barge_apiserver::kubeconfig::write(&args.write_kubeconfig, &kubeconfig)
         .with_context(|| format!("cannot write {}", args.write_kubeconfig.display()))?;
-    let settings = args.controllers.settings();
+    let mut settings = args.controllers.settings();
+    settings.root_ca = Some(server.certs.ca.cert_pem.clone());
+    let client = controlplane::local_client(&server);
     controlplane::spawn(
-        controlplane::local_client(&server),
+        client.clone(),
         controlplane::Options {
             scheduler: !args.disable_scheduler,
             controllers: !args.disable_controller_manager,
@@ -146,9 +148,19 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         },
     );
     eprintln!("barge: API server listening on {}", server.url());
+    let agent = if args.disable_agent {
+        None
+    } else {
+        let labels = [("node-role.kubernetes.io/control-plane", "true")];
+        let options = args.agent.options(&args.data_dir, &labels);
+        Some(barge_kubelet::agent::start(client, options).await?)
+    };
     println!("export KUBECONFIG={}", args.write_kubeconfig.display());
     shutdown_signal().await;
     eprintln!("barge: shutting down");
+    if let Some(agent) = agent {
+        agent.stop().await;
+    }
     drop(server);
     Ok(())
 }

@@ -280,3 +280,31 @@ pub async fn container_status(cri: &mut Cri, id: &str) -> Result<ContainerInfo> 
         image_ref: status.image_ref,
     })
 }
+
+/// Commands in containers through CRI `ExecSync`, for probes and lifecycle hooks.
+#[derive(Debug, Clone)]
+pub struct CriExec(pub Cri);
+
+impl crate::probe::Exec for CriExec {
+    fn exec_sync(
+        &self,
+        container_id: &str,
+        cmd: Vec<String>,
+        timeout: std::time::Duration,
+    ) -> impl std::future::Future<Output = Result<crate::probe::ExecOutput>> + Send {
+        let mut cri = self.0.clone();
+        let request = k8s_cri::v1::ExecSyncRequest {
+            container_id: container_id.to_owned(),
+            cmd,
+            timeout: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        };
+        async move {
+            let response = cri.runtime.exec_sync(request).await?.into_inner();
+            Ok(crate::probe::ExecOutput {
+                exit_code: response.exit_code,
+                stdout: response.stdout,
+                stderr: response.stderr,
+            })
+        }
+    }
+}

@@ -19,3 +19,6 @@ pub mod server;
 pub mod spec;
 pub mod status;
 pub mod volumes;
+pub mod pods;
+pub mod agent;
+pub mod cni;
