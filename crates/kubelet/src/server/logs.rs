@@ -7,8 +7,8 @@
 //! `previous terminated container "c" in pod "p" not found`, `container "c" in pod "p" is
 //! waiting to start: ContainerCreating`, ...); the log path comes from CRI `ContainerStatus`;
 //! `tailLines` counts the file's last lines, `sinceSeconds`/`sinceTime` skip older records,
-//! `limitBytes` cuts the output, `timestamps` prefixes each record with its time (always nine
-//! fractional digits), and `follow` keeps reading until the container is no longer running.
+//! `limitBytes` cuts the output, `timestamps` prefixes each line with its time (always nine
+//! fractional digits; a line split into partial records gets one), and `follow` keeps reading until the container is no longer running.
 //! Differences: following polls the file every 200 ms (upstream waits on inotify with a 1 s
 //! fallback) and asks the runtime whether the container still runs at most once a second; a
 //! log file replaced under the same path (rotation) is reopened from its start, as upstream.
@@ -280,6 +280,9 @@ struct Writer {
     opts: LogOptions,
     remain: u64,
     tx: mpsc::Sender<Bytes>,
+    /// Whether the next record starts a line (the previous one ended with a newline): only
+    /// those get a timestamp, so a line split into partial records carries one.
+    line_start: bool,
 }
 
 enum Written {
@@ -294,6 +297,8 @@ impl Writer {
             tracing::debug!(line = %String::from_utf8_lossy(line), "unparsable log line skipped");
             return Written::More;
         };
+        let line_start = self.line_start;
+        self.line_start = rec.text.last().is_none_or(|b| *b == b'\n');
         if let Some(since) = self.opts.since
             && let Ok(t) = rec.time.parse::<Timestamp>()
             && t < since
@@ -301,7 +306,7 @@ impl Writer {
             return Written::More;
         }
         let mut out = Vec::with_capacity(rec.text.len() + 32);
-        if self.opts.timestamps {
+        if self.opts.timestamps && line_start {
             out.extend_from_slice(fixed_nanos(rec.time).as_bytes());
             out.push(b' ');
         }
@@ -383,6 +388,7 @@ pub async fn stream(
         remain: opts.limit_bytes.unwrap_or(u64::MAX),
         opts,
         tx,
+        line_start: true,
     };
     let mut carry = Vec::new();
     let mut checked = Instant::now();

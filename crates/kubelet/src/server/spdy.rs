@@ -3,9 +3,10 @@
 //! protocol: one stream per standard stream, client-created).
 //!
 //! Header blocks are zlib streams primed with the SPDY/3 dictionary, one per direction for the
-//! whole session. The kubelet writes its own as uncompressed ("stored") deflate blocks behind a
-//! zlib header naming the dictionary: valid zlib that any inflater with the dictionary reads
-//! (Go's `compress/zlib` in containerd does), at no cost of a compressor. It never needs to read
+//! whole session, each block ending with a sync flush. The kubelet writes its own as
+//! uncompressed ("stored") deflate blocks behind a zlib header naming the dictionary: valid
+//! zlib that any inflater with the dictionary reads (Go's `compress/zlib` in containerd does),
+//! at no cost of a compressor. It never needs to read
 //! containerd's header blocks (replies carry nothing it uses), so it only reads back the stored
 //! blocks it writes itself ([`HeaderReader`], for tests and fakes). Flow control
 //! (WINDOW_UPDATE) is ignored, as Go's spdystream does.
@@ -20,6 +21,9 @@ pub const FLAG_FIN: u8 = 0x01;
 /// Adler-32 of the SPDY/3 header dictionary (1,423 bytes, draft §2.6.10.1), which the zlib
 /// header of a header block names (FDICT) so that the reader primes its inflater with it.
 const DICTIONARY_ADLER32: u32 = 0xE3C6_A7C2;
+
+/// An empty, non-final stored block: the end of a zlib sync flush.
+const SYNC_FLUSH: [u8; 5] = [0x00, 0x00, 0x00, 0xFF, 0xFF];
 
 /// The largest frame payload read (the wire allows 16 MiB; exec output frames are 32 KiB).
 const MAX_FRAME: usize = 1 << 24;
@@ -284,6 +288,10 @@ impl HeaderWriter {
             out.extend_from_slice(&(!len).to_le_bytes());
             out.extend_from_slice(chunk);
         }
+        // What a sync flush ends with: an empty stored block. Go's inflater hands out a
+        // block's bytes only when the next block starts; without this it would wait for the
+        // next frame's bytes, find the frame's end instead, and fail for good.
+        out.extend_from_slice(&SYNC_FLUSH);
         out
     }
 }
@@ -388,6 +396,11 @@ mod tests {
         let mut hw = HeaderWriter::default();
         let first = hw.block(&[("streamType", "stdout"), ("port", "80")]);
         assert_eq!(&first[..6], &[0x78, 0xBB, 0xE3, 0xC6, 0xA7, 0xC2]);
+        assert_eq!(
+            &first[first.len() - 5..],
+            &SYNC_FLUSH,
+            "each block ends flushed"
+        );
         let second = hw.block(&[("streamType", "stdin")]);
         assert_eq!(second[0], 0x00, "later blocks continue the same stream");
         let mut hr = HeaderReader::default();

@@ -24,18 +24,36 @@ use serde_json::{Map, Value, json};
 use super::Host;
 use super::streams::POD_UID_LABEL;
 
-/// Previous CPU samples (time in ns, cumulative core-ns), to compute rates between requests.
+/// Previous CPU samples (time in ns, cumulative core-ns, the summary that saw them), to
+/// compute rates between requests.
 #[derive(Debug, Default)]
 pub struct Rates {
-    samples: Mutex<HashMap<String, (i64, u64)>>,
+    inner: Mutex<RatesInner>,
+}
+
+#[derive(Debug, Default)]
+struct RatesInner {
+    summary: u64,
+    samples: HashMap<String, (i64, u64, u64)>,
 }
 
 impl Rates {
+    /// Starts a summary: forgets what the previous two did not see (containers gone).
+    fn next_summary(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.summary += 1;
+        let keep_from = inner.summary.saturating_sub(2);
+        inner.samples.retain(|_, s| s.2 >= keep_from);
+    }
+
     /// The rate in nano-cores since the previous sample of `key`, recording this one.
     fn rate(&self, key: &str, time_ns: i64, usage: u64) -> Option<u64> {
-        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
-        let previous = samples.insert(key.to_owned(), (time_ns, usage));
-        let (t0, u0) = previous?;
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let summary = inner.summary;
+        let previous = inner
+            .samples
+            .insert(key.to_owned(), (time_ns, usage, summary));
+        let (t0, u0, _) = previous?;
         let dt = time_ns.checked_sub(t0).filter(|d| *d > 0)?;
         let du = usage.checked_sub(u0)?;
         Some(((u128::from(du) * 1_000_000_000) / dt as u128) as u64)
@@ -136,15 +154,12 @@ fn cpu_json(key: &str, cpu: &CpuUsage, rates: &Rates) -> Value {
     if let Some(u) = usage {
         out["usageCoreNanoSeconds"] = json!(u);
     }
-    let rate = match (cpu.usage_nano_cores, usage) {
-        (Some(r), Some(u)) => {
-            // Keep the sample so that a later runtime without rates still has one.
-            let _ = rates.rate(key, cpu.timestamp, u);
-            Some(r.value)
-        }
-        (Some(r), None) => Some(r.value),
-        (None, Some(u)) => rates.rate(key, cpu.timestamp, u),
-        (None, None) => None,
+    // containerd computes the rate between its own samples and says 0 at the first one; ours,
+    // between this kubelet's requests, stands in then.
+    let ours = usage.and_then(|u| rates.rate(key, cpu.timestamp, u));
+    let rate = match (cpu.usage_nano_cores.map(|r| r.value), ours) {
+        (Some(r), _) if r > 0 => Some(r),
+        (theirs, ours) => ours.or(theirs),
     };
     if let Some(r) = rate {
         out["usageNanoCores"] = json!(r);
@@ -154,8 +169,11 @@ fn cpu_json(key: &str, cpu: &CpuUsage, rates: &Rates) -> Value {
 
 fn memory_json(m: &MemoryUsage) -> Value {
     let mut out = json!({"time": rfc3339(m.timestamp)});
+    if let Some(v) = m.available_bytes.filter(|v| v.value > 0) {
+        // 0 is what containerd says for a container without a memory limit.
+        out["availableBytes"] = json!(v.value);
+    }
     for (field, v) in [
-        ("availableBytes", m.available_bytes),
         ("usageBytes", m.usage_bytes),
         ("workingSetBytes", m.working_set_bytes),
         ("rssBytes", m.rss_bytes),
@@ -216,6 +234,7 @@ fn summed(containers: &[&ContainerStats], rates: &Rates, key: &str) -> (Value, V
 
 /// The summary, or the message of a 500.
 pub async fn summary<H: Host>(host: &H, rates: &Rates) -> Result<Value, String> {
+    rates.next_summary();
     let mut runtime = host.runtime();
     let containers = runtime
         .list_container_stats(ListContainerStatsRequest { filter: None })
@@ -291,7 +310,7 @@ pub async fn summary<H: Host>(host: &H, rates: &Rates) -> Result<Value, String> 
             if let Some(m) = &c.memory {
                 out["memory"] = memory_json(m);
             }
-            if let Some(fs) = &c.writable_layer {
+            if let Some(fs) = c.writable_layer.as_ref().filter(|fs| fs.timestamp > 0) {
                 let mut rootfs = json!({"time": rfc3339(fs.timestamp)});
                 if let Some(u) = fs.used_bytes {
                     rootfs["usedBytes"] = json!(u.value);
@@ -350,6 +369,31 @@ mod tests {
             r.rate("c", 2_000_000_000, 600_000_000),
             None,
             "no time passed"
+        );
+        r.next_summary();
+        r.next_summary();
+        r.next_summary();
+        assert_eq!(r.rate("c", 3_000_000_000, 600_000_000), None, "forgotten");
+    }
+
+    #[test]
+    fn a_zero_rate_from_the_runtime_gives_way_to_ours() {
+        let r = Rates::default();
+        let sample = |t: i64, usage: u64, theirs: u64| CpuUsage {
+            timestamp: t,
+            usage_core_nano_seconds: Some(k8s_cri::v1::UInt64Value { value: usage }),
+            usage_nano_cores: Some(k8s_cri::v1::UInt64Value { value: theirs }),
+        };
+        assert_eq!(
+            cpu_json("c", &sample(1_000_000_000, 0, 0), &r)["usageNanoCores"],
+            0
+        );
+        let second = cpu_json("c", &sample(2_000_000_000, 250_000_000, 0), &r);
+        assert_eq!(second["usageNanoCores"], 250_000_000);
+        let third = cpu_json("c", &sample(3_000_000_000, 300_000_000, 7), &r);
+        assert_eq!(
+            third["usageNanoCores"], 7,
+            "the runtime's own rate when it has one"
         );
     }
 
