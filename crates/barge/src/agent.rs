@@ -27,6 +27,12 @@ pub struct AgentArgs {
     /// Runtime state (sockets, containerd's state); default `/run/barge/<hash of data dir>`.
     #[arg(long)]
     run_dir: Option<PathBuf>,
+    /// The Linux bridge pods attach to (one per node on a machine).
+    #[arg(long, default_value = "barge0")]
+    cni_bridge: String,
+    /// The kubelet API's port (0: any free one).
+    #[arg(long, default_value_t = 10250)]
+    kubelet_port: u16,
     /// The first CrashLoopBackOff delay (doubling from there).
     #[arg(long, default_value = "10s", value_parser = duration)]
     crash_loop_backoff: Duration,
@@ -51,8 +57,14 @@ fn hostname() -> String {
 /// The default runtime dir of an agent whose data lives in `data_dir`: short (socket paths
 /// are limited to 108 bytes) and distinct per data dir (several agents on one machine).
 pub fn run_dir(data_dir: &Path) -> PathBuf {
-    let digest = ring::digest::digest(&ring::digest::SHA256, data_dir.as_os_str().as_encoded_bytes());
-    let hex: String = digest.as_ref()[..4].iter().map(|b| format!("{b:02x}")).collect();
+    let digest = ring::digest::digest(
+        &ring::digest::SHA256,
+        data_dir.as_os_str().as_encoded_bytes(),
+    );
+    let hex: String = digest.as_ref()[..4]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     PathBuf::from("/run/barge").join(hex)
 }
 
@@ -67,6 +79,8 @@ impl AgentArgs {
             run,
         );
         opts.node_ip = self.node_ip;
+        opts.bridge = self.cni_bridge.clone();
+        opts.kubelet_port = self.kubelet_port;
         let mut labels: BTreeMap<String, String> = self.node_labels.iter().cloned().collect();
         for (k, v) in extra_labels {
             labels.insert((*k).to_owned(), (*v).to_owned());
@@ -180,9 +194,18 @@ pub async fn image(cmd: ImageCommand) -> Result<()> {
             let images = barge_kubelet::image::list(channel).await?;
             println!("{:<60} {:<20} {:>10}", "IMAGE", "IMAGE ID", "SIZE");
             for i in images {
-                for tag in i.repo_tags.iter().chain(i.repo_tags.is_empty().then_some(&i.id)) {
+                for tag in i
+                    .repo_tags
+                    .iter()
+                    .chain(i.repo_tags.is_empty().then_some(&i.id))
+                {
                     let id = i.id.trim_start_matches("sha256:");
-                    println!("{:<60} {:<20} {:>10}", tag, &id[..id.len().min(13)], human_size(i.size));
+                    println!(
+                        "{:<60} {:<20} {:>10}",
+                        tag,
+                        &id[..id.len().min(13)],
+                        human_size(i.size)
+                    );
                 }
             }
             Ok(())

@@ -152,7 +152,27 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         None
     } else {
         let labels = [("node-role.kubernetes.io/control-plane", "true")];
-        let options = args.agent.options(&args.data_dir, &labels);
+        let mut options = args.agent.options(&args.data_dir, &labels);
+        // The kubelet API's certificate, from the cluster CA, for the names the API server
+        // dials (the node's address) and the node's name.
+        let ip = match options.node_ip {
+            Some(ip) => ip,
+            None => barge_kubelet::node::default_ip()?,
+        };
+        options.node_ip = Some(ip);
+        let names = [
+            options.node_name.clone(),
+            ip.to_string(),
+            "127.0.0.1".to_owned(),
+        ];
+        let pair = server
+            .certs
+            .issue_kubelet_serving(&options.node_name, &names)?;
+        options.serving_tls = Some(barge_kubelet::server::Tls {
+            cert_pem: pair.cert_pem,
+            key_pem: pair.key_pem,
+            client_ca_pem: server.certs.ca.cert_pem.clone(),
+        });
         Some(barge_kubelet::agent::start(client, options).await?)
     };
     println!("export KUBECONFIG={}", args.write_kubeconfig.display());

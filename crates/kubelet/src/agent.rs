@@ -27,7 +27,7 @@ use crate::containerd::{self, Containerd};
 use crate::cri::{Cri, CriExec};
 use crate::node::{Machine, NodeConfig};
 use crate::pods::Kubelet;
-use crate::{cni, image, pods, probe, spec, volumes};
+use crate::{cni, image, pods, probe, server, spec, volumes};
 
 /// How an agent runs.
 #[derive(Debug, Clone)]
@@ -48,6 +48,10 @@ pub struct Options {
     /// The Linux bridge pods attach to.
     pub bridge: String,
     pub backoff: spec::BackoffConfig,
+    /// The kubelet API's TLS material (serving certificate for the node's names, and the CA of
+    /// the API server's client certificate); without it the agent serves no logs, exec or
+    /// port-forward.
+    pub serving_tls: Option<server::Tls>,
 }
 
 impl Options {
@@ -65,6 +69,7 @@ impl Options {
             kubelet_port: 10250,
             bridge: "barge0".to_owned(),
             backoff: spec::BackoffConfig::default(),
+            serving_tls: None,
         }
     }
 
@@ -86,12 +91,14 @@ impl Options {
 pub struct Agent {
     containerd: Containerd,
     tasks: tokio::task::JoinSet<()>,
+    server: Option<server::Server>,
     pub kubelet: Arc<Kubelet>,
 }
 
 impl Agent {
     /// Stops the agent's loops and containerd; containers keep running.
     pub async fn stop(mut self) {
+        self.server = None;
         self.tasks.shutdown().await;
         self.containerd.stop().await;
     }
@@ -128,6 +135,14 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
     ));
 
     let machine = Machine::read(&opts.data_dir)?;
+    // Port 0: a free port, chosen now so that the Node reports the port served.
+    let kubelet_port = match opts.kubelet_port {
+        0 => std::net::TcpListener::bind("0.0.0.0:0")
+            .and_then(|l| l.local_addr())
+            .context("choosing a port for the kubelet API")?
+            .port(),
+        port => port,
+    };
     let ip = match opts.node_ip {
         Some(ip) => ip,
         None => crate::node::default_ip()?,
@@ -138,7 +153,7 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
         max_pods: opts.max_pods,
         kubelet_version: opts.kubelet_version.clone(),
         runtime_version: format!("{}://{}", version.runtime_name, version.runtime_version),
-        kubelet_port: opts.kubelet_port,
+        kubelet_port,
         labels: opts.node_labels.clone(),
     };
     let node = crate::node::register(&client, &node_config, &machine).await?;
@@ -208,6 +223,21 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
         exec,
         recorder,
     );
+    let server = match opts.serving_tls.clone() {
+        Some(tls) => {
+            let config = server::Config {
+                address: std::net::SocketAddr::from(([0, 0, 0, 0], kubelet_port)),
+                tls,
+            };
+            Some(server::Server::start(config, kubelet.clone()).await?)
+        }
+        None => {
+            tracing::warn!(
+                "no TLS material for the kubelet API: logs, exec and port-forward are off"
+            );
+            None
+        }
+    };
     tasks.spawn(kubelet.clone().relist_loop());
     let for_probes = kubelet.clone();
     tasks.spawn(async move {
@@ -244,6 +274,7 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
     Ok(Agent {
         containerd,
         tasks,
+        server,
         kubelet,
     })
 }

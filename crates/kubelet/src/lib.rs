@@ -9,6 +9,7 @@
 //!   and startup probes. All three are pure or local: they never call the API server.
 //! - [`objects`] is what a pod refers to (ConfigMaps, Secrets, Services), fetched once per sync.
 
+pub mod cgroups;
 pub mod containerd;
 pub mod cri;
 pub mod image;

@@ -998,6 +998,7 @@ impl Kubelet {
         if let Err(e) = volumes::cleanup(&self.config.volumes_root, uid) {
             warn!(pod = uid, error = %e, "cleaning up the pod's volumes failed");
         }
+        crate::cgroups::remove_pod(&self.config.node.cgroup_root, uid);
         self.probes.remove_pod(uid);
         self.backoff
             .lock()
@@ -1125,6 +1126,31 @@ impl Kubelet {
             w.last_status = Some(status);
         }
         Ok(())
+    }
+}
+
+impl crate::server::Host for Kubelet {
+    fn node_name(&self) -> String {
+        self.config.node_name.clone()
+    }
+
+    fn pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        let workers = self.lock();
+        workers.values().find_map(|w| {
+            let pod = w.pod.as_ref()?;
+            let matches = pod.metadata.namespace.as_deref() == Some(namespace)
+                && pod.metadata.name.as_deref() == Some(name);
+            matches.then(|| Pod {
+                status: w.last_status.clone().or_else(|| pod.status.clone()),
+                ..Pod::clone(pod)
+            })
+        })
+    }
+
+    fn runtime(
+        &self,
+    ) -> k8s_cri::v1::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel> {
+        self.cri.runtime.clone()
     }
 }
 

@@ -1,0 +1,288 @@
+//! Pods in real containers: the seed's Deployment, restarts with back-off, OOM kills, probes,
+//! graceful deletion, and an agent restart that restarts no container.
+
+use std::time::Duration;
+
+use crate::{IMAGE, Node, can_run};
+
+/// A pod manifest running `script` in the test image.
+fn pod(name: &str, restart: &str, script: &str, extra_container: &str) -> String {
+    format!(
+        r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}"}},
+  "spec": {{"restartPolicy": "{restart}", "terminationGracePeriodSeconds": 5,
+    "containers": [{{"name": "c", "image": "{IMAGE}", "command": ["sh", "-c", {script:?}]{extra_container}}}]}}}}"#
+    )
+}
+
+async fn apply(node: &Node, manifest: &str) {
+    let path = std::env::temp_dir().join(format!("barge-e2e-{}.json", std::process::id()));
+    std::fs::write(&path, manifest).expect("manifest written");
+    node.ok(&["apply", "-f", path.to_str().unwrap_or_default()])
+        .await;
+    let _ = std::fs::remove_file(path);
+}
+
+#[tokio::test]
+async fn deployment_runs_in_real_containers_and_survives_an_agent_restart() {
+    if !can_run() {
+        return;
+    }
+    let mut node = Node::start().await;
+    node.ok(&[
+        "create",
+        "deployment",
+        "my-api",
+        "--image",
+        IMAGE,
+        "--replicas",
+        "3",
+        "--",
+        "sh",
+        "-c",
+        "echo started $(hostname); exec httpd -f -p 8080",
+    ])
+    .await;
+    node.ok(&["rollout", "status", "deployment/my-api", "--timeout=60s"])
+        .await;
+    let ips = node
+        .get("pods", "{range .items[*]}{.status.podIP} {end}")
+        .await;
+    let ips: Vec<&str> = ips.split_whitespace().collect();
+    assert_eq!(ips.len(), 3, "three pod IPs: {ips:?}");
+    let prefix = node
+        .get(&format!("node/{}", node.name), "{.spec.podCIDR}")
+        .await;
+    let prefix = prefix
+        .rsplit_once('.')
+        .map(|(p, _)| p.to_owned())
+        .unwrap_or_default();
+    for ip in &ips {
+        assert!(
+            ip.starts_with(&prefix),
+            "{ip} is in the node's pod CIDR {prefix}.0/24"
+        );
+        // A real process answers on the pod's own IP.
+        let out = std::process::Command::new("busybox")
+            .args(["wget", "-q", "-O", "-", &format!("http://{ip}:8080/")])
+            .output()
+            .expect("wget runs");
+        let answer = String::from_utf8_lossy(&out.stdout) + String::from_utf8_lossy(&out.stderr);
+        assert!(answer.contains("404"), "httpd answers on {ip}: {answer}");
+    }
+    let ready = node
+        .get("deployment/my-api", "{.status.readyReplicas}")
+        .await;
+    assert_eq!(ready, "3");
+
+    // The events from scheduling to start, as kubectl describe shows them.
+    let describe = node.ok(&["describe", "pods", "-l", "app=my-api"]).await;
+    for reason in ["Scheduled", "Pulled", "Created", "Started"] {
+        assert!(describe.contains(reason), "{reason} in:\n{describe}");
+    }
+    assert!(
+        describe.contains("already present on machine"),
+        "{describe}"
+    );
+
+    // Restarting the agent (the whole server) restarts no container.
+    let ids = node
+        .get(
+            "pods",
+            "{range .items[*]}{.status.containerStatuses[0].containerID} {end}",
+        )
+        .await;
+    node.stop();
+    node.spawn();
+    node.eventually("the API answers again", Duration::from_secs(30), || async {
+        node.kubectl(&["get", "--raw", "/readyz"])
+            .await
+            .status
+            .success()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = node
+        .get(
+            "pods",
+            "{range .items[*]}{.status.containerStatuses[0].containerID} {end}",
+        )
+        .await;
+    assert_eq!(ids, after, "the same containers");
+    let restarts = node
+        .get(
+            "pods",
+            "{range .items[*]}{.status.containerStatuses[0].restartCount}{end}",
+        )
+        .await;
+    assert_eq!(restarts, "000");
+
+    // Deleting a pod stops it within its grace period; the Deployment replaces it.
+    let victim = node.get("pods", "{.items[0].metadata.name}").await;
+    let started = std::time::Instant::now();
+    node.ok(&["delete", "pod", &victim, "--grace-period=3"])
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "deleted within the grace period"
+    );
+    node.ok(&["rollout", "status", "deployment/my-api", "--timeout=60s"])
+        .await;
+}
+
+#[tokio::test]
+async fn crashes_restart_with_back_off_and_oom_kills_show() {
+    if !can_run() {
+        return;
+    }
+    let node = Node::start().await;
+    apply(&node, &pod("crash", "Always", "echo dying; exit 1", "")).await;
+    let limits = r#", "resources": {"limits": {"memory": "32Mi"}}"#;
+    apply(&node, &pod("hog", "Never", "tail /dev/zero", limits)).await;
+
+    node.eventually(
+        "crash shows CrashLoopBackOff",
+        Duration::from_secs(60),
+        || async {
+            node.get(
+                "pod/crash",
+                "{.status.containerStatuses[0].state.waiting.reason}",
+            )
+            .await
+                == "CrashLoopBackOff"
+        },
+    )
+    .await;
+    node.eventually(
+        "crash restarted at least twice",
+        Duration::from_secs(60),
+        || async {
+            let n = node
+                .get("pod/crash", "{.status.containerStatuses[0].restartCount}")
+                .await;
+            n.parse::<u32>().unwrap_or(0) >= 2
+        },
+    )
+    .await;
+    let last = node
+        .get(
+            "pod/crash",
+            "{.status.containerStatuses[0].lastState.terminated.exitCode}",
+        )
+        .await;
+    assert_eq!(last, "1");
+    node.eventually("a back-off message", Duration::from_secs(30), || async {
+        let message = node
+            .get(
+                "pod/crash",
+                "{.status.containerStatuses[0].state.waiting.message}",
+            )
+            .await;
+        message.starts_with("back-off ")
+            && message.contains("restarting failed container=c pod=crash_default")
+    })
+    .await;
+    let all = node.ok(&["get", "events", "-A"]).await;
+    let events = node
+        .ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=crash",
+        ])
+        .await;
+    assert!(
+        events.contains("Back-off restarting failed container c in pod crash_default"),
+        "{events}\nall events:\n{all}"
+    );
+
+    node.eventually("hog is OOMKilled", Duration::from_secs(60), || async {
+        node.get(
+            "pod/hog",
+            "{.status.containerStatuses[0].state.terminated.reason}",
+        )
+        .await
+            == "OOMKilled"
+    })
+    .await;
+    assert_eq!(node.get("pod/hog", "{.status.phase}").await, "Failed");
+    let listed = node.ok(&["get", "pod", "hog"]).await;
+    assert!(listed.contains("OOMKilled"), "{listed}");
+}
+
+#[tokio::test]
+async fn probes_restart_live_containers_and_gate_readiness() {
+    if !can_run() {
+        return;
+    }
+    let node = Node::start().await;
+    // Liveness: healthy while /tmp/alive exists, which the container removes after 3 s.
+    let liveness = r#", "livenessProbe": {"exec": {"command": ["test", "-e", "/tmp/alive"]}, "periodSeconds": 1, "failureThreshold": 1}"#;
+    apply(
+        &node,
+        &pod(
+            "live",
+            "Always",
+            "touch /tmp/alive; sleep 3; rm /tmp/alive; sleep 3600",
+            liveness,
+        ),
+    )
+    .await;
+    // Readiness: an HTTP probe on a port nothing listens on.
+    let readiness =
+        r#", "readinessProbe": {"httpGet": {"path": "/", "port": 9999}, "periodSeconds": 1}"#;
+    apply(
+        &node,
+        &pod("unready", "Always", "exec httpd -f -p 8080", readiness),
+    )
+    .await;
+
+    node.eventually(
+        "live is restarted by its liveness probe",
+        Duration::from_secs(60),
+        || async {
+            let n = node
+                .get("pod/live", "{.status.containerStatuses[0].restartCount}")
+                .await;
+            n.parse::<u32>().unwrap_or(0) >= 1
+        },
+    )
+    .await;
+    let events = node
+        .ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=live",
+        ])
+        .await;
+    assert!(events.contains("Liveness probe failed"), "{events}");
+    assert!(
+        events.contains("failed liveness probe, will be restarted"),
+        "{events}"
+    );
+
+    node.eventually("unready runs", Duration::from_secs(60), || async {
+        node.get("pod/unready", "{.status.phase}").await == "Running"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ready = node
+        .get(
+            "pod/unready",
+            "{.status.conditions[?(@.type==\"Ready\")].status}",
+        )
+        .await;
+    assert_eq!(
+        ready, "False",
+        "a failing readiness probe keeps the pod not Ready"
+    );
+    let events = node
+        .ok(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=unready",
+        ])
+        .await;
+    assert!(events.contains("Readiness probe failed"), "{events}");
+}
