@@ -1498,6 +1498,34 @@ sys.exit(os.waitstatus_to_exitcode(status))
             "exec -i: {out:?}"
         );
 
+        // kubectl's SPDY fallback, passed through to containerd unchanged.
+        let mut spdy = cluster.kubectl_command(&[
+            "exec",
+            "-i",
+            "real",
+            "-c",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "cat; exit 4",
+        ]);
+        spdy.env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = spdy.spawn()?;
+        if let Some(mut pipe) = child.stdin.take() {
+            pipe.write_all(b"over spdy\n").await?;
+        }
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .context("exec over SPDY timed out")??;
+        ensure!(
+            out.status.code() == Some(4) && stdout(&out) == "over spdy\n",
+            "exec over SPDY: {out:?}"
+        );
+
         // exec -it through a pseudo-terminal, with a resize.
         if Command::new("python3")
             .arg("--version")
@@ -1600,6 +1628,35 @@ sys.exit(os.waitstatus_to_exitcode(status))
                 "round {round}: {reply:?}"
             );
         }
+        child.kill().await?;
+        // The same over plain SPDY (kubectl's fallback).
+        let mut forward = cluster.kubectl_command(&["port-forward", "pod/real", ":8080"]);
+        forward
+            .env("KUBECTL_PORT_FORWARD_WEBSOCKETS", "false")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = forward.spawn()?;
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().context("stdout")?).lines();
+        let first = next_line(&mut lines)
+            .await
+            .context("port-forward over SPDY")?;
+        let port: u16 = first
+            .strip_prefix("Forwarding from 127.0.0.1:")
+            .and_then(|r| r.split(' ').next())
+            .and_then(|p| p.parse().ok())
+            .with_context(|| format!("port-forward said {first:?}"))?;
+        let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+        tcp.write_all(b"GET /index.html HTTP/1.0\r\nHost: x\r\n\r\n")
+            .await?;
+        let mut reply = Vec::new();
+        tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut reply))
+            .await
+            .context("port-forward over SPDY timed out")??;
+        ensure!(
+            String::from_utf8_lossy(&reply).contains("hello-from-pod"),
+            "port-forward over SPDY: {:?}",
+            String::from_utf8_lossy(&reply)
+        );
         child.kill().await?;
 
         // cp both ways (exec + tar).
