@@ -491,8 +491,28 @@ impl Kubelet {
         if started {
             self.relist().await?;
         }
+        self.remove_dead_containers(&self.runtime(&uid).await).await;
         self.probes.add_pod(pod);
         self.write_status(pod).await
+    }
+
+    /// Removes exited containers beyond the newest two of each name (the current and the
+    /// previous run, for `kubectl logs --previous`), as upstream's container GC keeps a few.
+    async fn remove_dead_containers(&self, runtime: &PodRuntime) {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut cri = self.cri.clone();
+        for c in &runtime.containers {
+            let n = seen.entry(c.name.as_str()).or_default();
+            *n += 1;
+            if *n > 2 && c.exited() {
+                let request = k8s_cri::v1::RemoveContainerRequest {
+                    container_id: c.id.clone(),
+                };
+                if let Err(e) = cri.runtime.remove_container(request).await {
+                    debug!(container = %c.id, error = %e.message(), "RemoveContainer failed");
+                }
+            }
+        }
     }
 
     /// Whether the pod has run to its end (no container will run again).

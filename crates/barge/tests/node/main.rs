@@ -8,6 +8,7 @@
 //! the directories.
 
 mod pods;
+mod streaming;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -153,6 +154,7 @@ impl Node {
             .arg("--write-kubeconfig")
             .arg(&self.kubeconfig)
             .args(["--node-name", &self.name, "--cni-bridge", &self.bridge])
+            .args(["--kubelet-port", "0"])
             .arg("--run-dir")
             .arg(&self.run_dir)
             .args(["--cluster-cidr", &self.cidr])
