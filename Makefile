@@ -7,9 +7,10 @@ deps:
 build: deps
 	cargo build --release
 
-# Builds Barge and starts the control plane (no node agent yet: issue 5).
+# Builds Barge and starts a one-node cluster: the control plane and the node agent
+# (containerd, kubelet). As root.
 run: build
-	./target/release/barge server --disable-agent
+	./target/release/barge server
 
 lint:
 	cargo fmt --all --check

@@ -215,7 +215,7 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
             volumes_root: opts.data_dir.join("pods"),
             node: node_ctx,
             volume_host,
-            backoff: opts.backoff.clone(),
+            backoff: opts.backoff,
             relist_period: Duration::from_secs(1),
             resync_period: Duration::from_secs(10),
         },

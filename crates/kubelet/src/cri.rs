@@ -212,9 +212,9 @@ impl Relister {
         }
         for pod in pods.values_mut() {
             pod.sandboxes
-                .sort_by(|a, b| (b.created_at, b.attempt).cmp(&(a.created_at, a.attempt)));
+                .sort_by_key(|s| std::cmp::Reverse((s.created_at, s.attempt)));
             pod.containers
-                .sort_by(|a, b| (b.created_at, b.attempt).cmp(&(a.created_at, a.attempt)));
+                .sort_by_key(|c| std::cmp::Reverse((c.created_at, c.attempt)));
         }
         let mut changed: HashSet<String> = HashSet::new();
         for (uid, pod) in &pods {

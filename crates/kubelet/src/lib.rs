@@ -9,17 +9,17 @@
 //!   and startup probes. All three are pure or local: they never call the API server.
 //! - [`objects`] is what a pod refers to (ConfigMaps, Secrets, Services), fetched once per sync.
 
+pub mod agent;
 pub mod cgroups;
+pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod image;
 pub mod node;
 pub mod objects;
+pub mod pods;
 pub mod probe;
 pub mod server;
 pub mod spec;
 pub mod status;
 pub mod volumes;
-pub mod pods;
-pub mod agent;
-pub mod cni;

@@ -133,7 +133,7 @@ impl Kubelet {
         exec: Arc<CriExec>,
         recorder: Recorder,
     ) -> Arc<Self> {
-        let backoff = spec::Backoff::new(config.backoff.clone());
+        let backoff = spec::Backoff::new(config.backoff);
         Arc::new(Self {
             client,
             cri,
@@ -253,7 +253,7 @@ impl Kubelet {
                 None => self.clean_up(&uid).await,
                 Some(pod) if pod.metadata.deletion_timestamp.is_some() => self.terminate(pod).await,
                 Some(pod) => {
-                    if let Err(e) = self.sync(pod).await {
+                    if let Err(e) = Box::pin(self.sync(pod)).await {
                         warn!(pod = %pod_desc(pod), error = %format!("{e:#}"), "sync failed");
                         self.wake_in(&uid, Duration::from_secs(2));
                     }
@@ -578,7 +578,7 @@ impl Kubelet {
                 Some(l) if l.exited() && policy == "Never" => return false,
                 latest => {
                     let previous = latest.or_else(|| runtime.latest(&c.name).cloned());
-                    return self.start(&ctx, c, previous.as_ref()).await;
+                    return Box::pin(self.start(&ctx, c, previous.as_ref())).await;
                 }
             }
         }
@@ -595,7 +595,7 @@ impl Kubelet {
                         );
                         self.event(pod, Some(&c.name), Type::Normal, "Killing", &msg)
                             .await;
-                        self.kill_container(pod, c, l, None).await;
+                        Box::pin(self.kill_container(pod, c, l, None)).await;
                         changed = true;
                     }
                     continue;
@@ -605,7 +605,7 @@ impl Kubelet {
                 _ => {}
             }
             let previous = latest.or_else(|| runtime.latest(&c.name).cloned());
-            changed |= self.start(&ctx, c, previous.as_ref()).await;
+            changed |= Box::pin(self.start(&ctx, c, previous.as_ref())).await;
         }
         changed
     }
@@ -768,7 +768,7 @@ impl Kubelet {
                     id,
                     ..previous.cloned().unwrap_or_else(|| empty_info(&c.name))
                 };
-                self.kill_container(pod, c, &info, Some(0)).await;
+                Box::pin(self.kill_container(pod, c, &info, Some(0))).await;
             }
         }
         true
@@ -934,14 +934,12 @@ impl Kubelet {
                 .and_then(|s| s.pod_ip.clone())
                 .unwrap_or_default();
             let target = probe::Target::new(pod, c, &info.id, &pod_ip);
-            let hook_run = probe::run_handler(hook, &target, self.exec.as_ref());
-            match tokio::time::timeout_at(deadline.into(), hook_run).await {
-                Ok(Err(message)) => {
-                    let msg = format!("PreStopHook failed: {message}");
-                    self.event(pod, Some(&c.name), Type::Warning, "FailedPreStopHook", &msg)
-                        .await;
-                }
-                Ok(Ok(_)) | Err(_) => {}
+            let hook_run = Box::pin(probe::run_handler(hook, &target, self.exec.as_ref()));
+            // A hook still running at the end of the grace period is abandoned.
+            if let Ok(Err(message)) = tokio::time::timeout_at(deadline.into(), hook_run).await {
+                let msg = format!("PreStopHook failed: {message}");
+                self.event(pod, Some(&c.name), Type::Warning, "FailedPreStopHook", &msg)
+                    .await;
             }
         }
         let remaining = deadline.saturating_duration_since(Instant::now()).as_secs();
@@ -983,7 +981,7 @@ impl Kubelet {
                 let msg = format!("Stopping container {}", c.name);
                 self.event(pod, Some(&c.name), Type::Normal, "Killing", &msg)
                     .await;
-                self.kill_container(pod, &c, info, grace).await;
+                Box::pin(self.kill_container(pod, &c, info, grace)).await;
             }
         });
         futures_util::future::join_all(kills).await;

@@ -400,7 +400,8 @@ mod tests {
             }],
             containers,
         };
-        r.containers.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        r.containers
+            .sort_by_key(|c| std::cmp::Reverse(c.created_at));
         r
     }
 
