@@ -190,6 +190,20 @@ impl Node {
         }
     }
 
+    /// `barge <args> --data-dir D --run-dir R <files>`: its stdout.
+    pub fn barge(&self, args: &[&str], files: &[&Path]) -> String {
+        let out = std::process::Command::new(BARGE)
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--run-dir")
+            .arg(&self.run_dir)
+            .args(files)
+            .output()
+            .expect("barge runs");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+
     pub fn barge_image_ls(&self) -> String {
         let out = std::process::Command::new(BARGE)
             .args(["image", "ls", "--data-dir"])

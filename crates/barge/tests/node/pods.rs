@@ -286,3 +286,106 @@ async fn probes_restart_live_containers_and_gate_readiness() {
         .await;
     assert!(events.contains("Readiness probe failed"), "{events}");
 }
+
+#[tokio::test]
+async fn imported_images_config_maps_that_follow_updates_and_service_links() {
+    if !can_run() {
+        return;
+    }
+    let node = Node::start().await;
+    // `barge image import`, the on-demand air-gap path, under a second name.
+    let other = "docker.io/library/busybox:imported";
+    let tar = std::env::temp_dir().join(format!("barge-e2e-import-{}.tar", std::process::id()));
+    let built = std::process::Command::new(crate::BARGE)
+        .args(["image", "busybox", "--name", other, "-o"])
+        .arg(&tar)
+        .output()
+        .expect("barge image busybox");
+    assert!(built.status.success());
+    let imported = node.barge(&["image", "import"], &[tar.as_path()]);
+    let _ = std::fs::remove_file(&tar);
+    assert!(
+        imported.contains(&format!("imported {other}")),
+        "{imported}"
+    );
+    assert!(node.barge_image_ls().contains("busybox"));
+
+    node.ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal",
+        "greeting=hello",
+    ])
+    .await;
+    node.ok(&[
+        "create",
+        "service",
+        "clusterip",
+        "my-api",
+        "--tcp",
+        "80:8080",
+    ])
+    .await;
+    let manifest = format!(
+        r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "reader"}},
+  "spec": {{"terminationGracePeriodSeconds": 1,
+    "containers": [{{"name": "c", "image": "{other}", "command": ["sleep", "3600"],
+      "env": [{{"name": "GREETING", "valueFrom": {{"configMapKeyRef": {{"name": "settings", "key": "greeting"}}}}}}],
+      "volumeMounts": [{{"name": "cfg", "mountPath": "/etc/cfg"}}]}}],
+    "volumes": [{{"name": "cfg", "configMap": {{"name": "settings"}}}}]}}}}"#
+    );
+    apply(&node, &manifest).await;
+    node.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/reader",
+        "--timeout=60s",
+    ])
+    .await;
+    assert_eq!(
+        node.ok(&["exec", "reader", "--", "cat", "/etc/cfg/greeting"])
+            .await,
+        "hello"
+    );
+    let env = node.ok(&["exec", "reader", "--", "env"]).await;
+    assert!(env.contains("GREETING=hello"), "{env}");
+    assert!(env.contains("MY_API_SERVICE_HOST="), "service links: {env}");
+    assert!(env.contains("MY_API_SERVICE_PORT=80"), "{env}");
+    assert!(env.contains("KUBERNETES_SERVICE_HOST="), "{env}");
+    // The ServiceAccount token, its CA and namespace, where in-cluster clients look.
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    assert_eq!(
+        node.ok(&["exec", "reader", "--", "cat", &format!("{sa}/namespace")])
+            .await,
+        "default"
+    );
+    let ca = node
+        .ok(&["exec", "reader", "--", "cat", &format!("{sa}/ca.crt")])
+        .await;
+    assert!(ca.contains("BEGIN CERTIFICATE"), "{ca}");
+    let token = node
+        .ok(&["exec", "reader", "--", "cat", &format!("{sa}/token")])
+        .await;
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+
+    // A ConfigMap update reaches the running container's files.
+    node.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "-p",
+        r#"{"data": {"greeting": "updated"}}"#,
+    ])
+    .await;
+    node.eventually(
+        "the volume follows the update",
+        Duration::from_secs(40),
+        || async {
+            node.ok(&["exec", "reader", "--", "cat", "/etc/cfg/greeting"])
+                .await
+                == "updated"
+        },
+    )
+    .await;
+}
