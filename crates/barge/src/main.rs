@@ -103,6 +103,22 @@ enum Bench {
     /// pods bound per second and the time each took (starts a server for the run unless
     /// --kubeconfig is given).
     Scheduler(SchedulerBench),
+    /// Pod startup on one real node (root only): `barge server` with its agent and containerd,
+    /// pods created at fixed rates, creation→Running latency, CPU and memory.
+    Pods(PodsBench),
+}
+
+#[derive(Debug, Args)]
+struct PodsBench {
+    /// Where the node keeps its data during the run (a temporary directory is made inside).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+    /// Pods created at each rate.
+    #[arg(long, default_value_t = 100)]
+    pods: usize,
+    /// Creation rates in pods per second, one round each (pods deleted between rounds).
+    #[arg(long, value_delimiter = ',', default_values_t = [10.0, 50.0])]
+    rates: Vec<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -268,6 +284,14 @@ fn main() -> Result<()> {
                 clients: b.clients,
             };
             runtime()?.block_on(barge_bench::scheduler::run(options))
+        }
+        Command::Bench(Bench::Pods(b)) => {
+            let options = barge_bench::pods::Options {
+                dir: b.dir,
+                pods: b.pods,
+                rates: b.rates,
+            };
+            runtime()?.block_on(barge_bench::pods::run(options))
         }
     }
 }

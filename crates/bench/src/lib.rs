@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod https;
+pub mod pods;
 mod report;
 pub mod scheduler;
 mod server;
