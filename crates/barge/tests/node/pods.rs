@@ -170,15 +170,26 @@ async fn crashes_restart_with_back_off_and_oom_kills_show() {
         )
         .await;
     assert_eq!(last, "1");
-    node.eventually("a back-off message", Duration::from_secs(30), || async {
+    // The back-off grows: the waiting message names a longer delay after each crash
+    // (1 s, 2 s, 4 s, 8 s with the test's --crash-loop-backoff 1s and max 8s).
+    let delays = std::sync::Mutex::new(std::collections::BTreeSet::new());
+    node.eventually("the back-off doubles", Duration::from_secs(60), || async {
         let message = node
             .get(
                 "pod/crash",
                 "{.status.containerStatuses[0].state.waiting.message}",
             )
             .await;
-        message.starts_with("back-off ")
-            && message.contains("restarting failed container=c pod=crash_default")
+        if let Some(delay) = message
+            .strip_prefix("back-off ")
+            .filter(|_| message.contains("restarting failed container=c pod=crash_default"))
+            .and_then(|rest| rest.split_once('s'))
+            .and_then(|(n, _)| n.parse::<u32>().ok())
+        {
+            delays.lock().unwrap().insert(delay);
+        }
+        let seen = delays.lock().unwrap();
+        seen.len() >= 2
     })
     .await;
     let all = node.ok(&["get", "events", "-A"]).await;
