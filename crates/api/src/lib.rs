@@ -7,7 +7,7 @@
 
 pub mod apply;
 pub mod convert;
-mod go;
+pub mod go;
 pub mod merge;
 pub mod protobuf;
 pub mod quantity;
