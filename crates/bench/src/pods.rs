@@ -448,32 +448,32 @@ impl Round {
         }
         let wall = self.wall.as_secs_f64().max(1e-3);
         let cores = |d: Duration| d.as_secs_f64() / wall;
-        f.push(
-            &format!("server+agent CPU, {label}"),
-            cores(self.cpu.server),
-            "cores",
-            None,
-        );
+        let mut cpu = |name: &str, used: Duration| {
+            f.push(&format!("{name}, {label}"), cores(used), "cores", None);
+        };
+        cpu("server+agent CPU", self.cpu.server);
         if let Some(c) = self.cpu.containerd {
-            f.push(&format!("containerd CPU, {label}"), cores(c), "cores", None);
+            cpu("containerd CPU (+ CNI plugins, shim starts)", c);
         }
         let shim_cpu: Duration = self.shims.iter().map(|p| p.cpu).sum();
-        f.push(
-            &format!("shims CPU (all {}), {label}", self.shims.len()),
-            cores(shim_cpu),
-            "cores",
-            None,
+        cpu(
+            &format!("{} shims CPU (+ their runc runs)", self.shims.len()),
+            shim_cpu,
         );
+        if let Some(c) = self.cpu.pods {
+            cpu("pod cgroups CPU (runc init, containers)", c);
+        }
+        cpu("benchmark client CPU", self.cpu.client);
+        cpu("machine CPU busy (all processes)", self.cpu.machine);
+        // What the node spent per pod, whatever else the machine was doing.
+        let node = self.cpu.server
+            + self.cpu.containerd.unwrap_or_default()
+            + shim_cpu
+            + self.cpu.pods.unwrap_or_default();
         f.push(
-            &format!("benchmark client CPU, {label}"),
-            cores(self.cpu.client),
-            "cores",
-            None,
-        );
-        f.push(
-            &format!("machine CPU busy (all processes), {label}"),
-            cores(self.cpu.machine),
-            "cores",
+            &format!("node CPU per pod started, {label}"),
+            ms(node) / count as f64,
+            "ms",
             None,
         );
         if let Some(rss) = self.server_rss {
@@ -492,12 +492,16 @@ impl Round {
                 None,
             );
         }
+        let shim_pss: u64 = self.shims.iter().map(|p| p.pss).sum();
         let shim_rss: u64 = self.shims.iter().map(|p| p.rss).sum();
         f.push(
-            &format!(
-                "shims RSS (sum of {}), {count} pods running",
-                self.shims.len()
-            ),
+            &format!("{} shims PSS (sum), {count} pods running", self.shims.len()),
+            shim_pss as f64 / MIB,
+            "MiB",
+            None,
+        );
+        f.push(
+            &format!("{} shims RSS (sum), {count} pods running", self.shims.len()),
             shim_rss as f64 / MIB,
             "MiB",
             None,
@@ -535,13 +539,16 @@ fn progress(timeline: &Timeline) -> String {
     )
 }
 
-/// CPU time used so far by the server, containerd, this process and the whole machine.
+/// CPU time used so far by the server, containerd (with the processes it ran and waited for:
+/// CNI plugins, shim launches), the node's pod cgroups (runc's init stage, pause, the
+/// containers), this process and the whole machine.
 #[derive(Clone, Copy, Debug, Default)]
 struct Usage {
     server: Duration,
     containerd: Option<Duration>,
     /// containerd's pid, so that a restart between two readings is not taken as a delta.
     containerd_pid: Option<u32>,
+    pods: Option<Duration>,
     client: Duration,
     machine: Duration,
 }
@@ -552,8 +559,9 @@ impl Usage {
         let stat = std::fs::read_to_string("/proc/stat").context("cannot read /proc/stat")?;
         Ok(Self {
             server: cpu_time(node.server_pid()?)?,
-            containerd: containerd_pid.and_then(|p| cpu_time(p).ok()),
+            containerd: containerd_pid.and_then(cpu_with_children),
             containerd_pid,
+            pods: node.pods_cpu(),
             client: cpu_time(std::process::id())?,
             machine: machine_busy(&stat).context("no cpu line in /proc/stat")?,
         })
@@ -561,18 +569,53 @@ impl Usage {
 
     fn since(&self, before: &Self) -> Self {
         let same = self.containerd_pid.is_some() && self.containerd_pid == before.containerd_pid;
+        let delta = |now: Option<Duration>, then: Option<Duration>| {
+            now.zip(then).map(|(now, then)| now.saturating_sub(then))
+        };
         Self {
             server: self.server.saturating_sub(before.server),
-            containerd: self
-                .containerd
-                .zip(before.containerd)
-                .filter(|_| same)
-                .map(|(now, then)| now.saturating_sub(then)),
+            containerd: delta(self.containerd, before.containerd).filter(|_| same),
             containerd_pid: self.containerd_pid,
+            // The node's cgroup appears with its first pod.
+            pods: delta(self.pods, before.pods.or(Some(Duration::ZERO))),
             client: self.client.saturating_sub(before.client),
             machine: self.machine.saturating_sub(before.machine),
         }
     }
+}
+
+/// A process's CPU time with that of its children it has waited for (`utime`, `stime`,
+/// `cutime`, `cstime` of `/proc/<pid>/stat`).
+fn cpu_with_children(pid: u32) -> Option<Duration> {
+    parse_cpu_with_children(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Fields 14–17 of `/proc/<pid>/stat` text, counted after the command name's last `)`, in
+/// `USER_HZ` ticks of 1/100 s.
+fn parse_cpu_with_children(stat: &str) -> Option<Duration> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let ticks: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|t| t.parse().ok())
+        .collect::<Option<_>>()?;
+    (ticks.len() == 4).then(|| Duration::from_millis(ticks.iter().sum::<u64>() * 10))
+}
+
+/// A process's proportional set size (shared pages divided among their users), from
+/// `/proc/<pid>/smaps_rollup`.
+fn pss(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Pss:"))?;
+    let kib: u64 = line
+        .trim_start_matches("Pss:")
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }
 
 /// The CPU time all cores have spent busy (everything but idle and iowait) from the first
@@ -1051,10 +1094,12 @@ async fn delete_all(node: &mut Node, conn: &Connection, limit: Duration) -> Resu
     delete_pods(node, conn, limit, limit).await
 }
 
-/// A process of the node: its pid, resident memory and CPU time.
+/// A process of the node: its resident and proportional memory, and its CPU time with that
+/// of the children it waited for.
 #[derive(Clone, Copy, Debug)]
 struct Proc {
     rss: u64,
+    pss: u64,
     cpu: Duration,
 }
 
@@ -1331,10 +1376,21 @@ impl Node {
             .filter_map(|(pid, _)| {
                 Some(Proc {
                     rss: Memory::of(pid).ok()?.rss,
-                    cpu: cpu_time(pid).ok()?,
+                    pss: pss(pid)?,
+                    cpu: cpu_with_children(pid)?,
                 })
             })
             .collect()
+    }
+
+    /// The CPU time of everything that ran in the node's pod cgroups (`cpuacct.usage` of
+    /// `/barge/<node>`, which keeps what its removed children used).
+    fn pods_cpu(&self) -> Option<Duration> {
+        let path = Path::new("/sys/fs/cgroup/cpuacct/barge")
+            .join(&self.name)
+            .join("cpuacct.usage");
+        let nanos: u64 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
+        Some(Duration::from_nanos(nanos))
     }
 
     /// libcni's cached results (in a directory every containerd of the machine shares) that
@@ -1854,6 +1910,18 @@ not a log line
         let stat = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 1 2 3 4\n";
         assert_eq!(machine_busy(stat), Some(Duration::from_millis(161 * 10)));
         assert_eq!(machine_busy("intr 1 2"), None);
+    }
+
+    #[test]
+    fn cpu_time_counts_waited_children() {
+        let stat = "42 (containerd-shim) S 1 42 42 0 -1 0 0 0 0 0 250 75 30 5 20 0 3 0 1 2 3\n";
+        assert_eq!(
+            parse_cpu_with_children(stat),
+            Some(Duration::from_millis(360 * 10))
+        );
+        assert_eq!(parse_cpu_with_children("42 (x) S 1 2"), None);
+        assert!(cpu_with_children(std::process::id()).is_some());
+        assert!(pss(std::process::id()).is_some_and(|p| p > 0));
     }
 
     #[test]
