@@ -47,3 +47,52 @@ fn printable(c: char) -> bool {
         || matches!(u, 0xe000..=0xf8ff | 0xf0000..=0x10ffff | 0xfdd0..=0xfdef)
         || u & 0xfffe == 0xfffe)
 }
+
+/// Go's `time.Duration.String()`: `0s`, `500ms`, `1s`, `1.5s`, `1m0s`, `2h3m4s`.
+pub fn duration(d: std::time::Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    if nanos < 1_000_000_000 {
+        // Below a second Go picks the largest unit that keeps the integer part non-zero.
+        let (unit, div) = if nanos < 1_000 {
+            ("ns", 1)
+        } else if nanos < 1_000_000 {
+            ("µs", 1_000)
+        } else {
+            ("ms", 1_000_000)
+        };
+        return format!("{}{unit}", fraction(nanos, div));
+    }
+    let total_secs = nanos / 1_000_000_000;
+    let sub = nanos % 1_000_000_000;
+    let hours = total_secs / 3600;
+    let mins = (total_secs % 3600) / 60;
+    let secs = total_secs % 60;
+    let secs = fraction(secs * 1_000_000_000 + sub, 1_000_000_000);
+    if hours > 0 {
+        format!("{hours}h{mins}m{secs}s")
+    } else if mins > 0 {
+        format!("{mins}m{secs}s")
+    } else {
+        format!("{secs}s")
+    }
+}
+
+/// `value / div` printed with the shortest exact decimal fraction.
+fn fraction(value: u128, div: u128) -> String {
+    let int = value / div;
+    let mut rem = value % div;
+    if rem == 0 {
+        return int.to_string();
+    }
+    let mut digits = String::new();
+    let mut scale = div;
+    while rem > 0 && scale > 1 {
+        scale /= 10;
+        digits.push(char::from(b'0' + (rem / scale) as u8));
+        rem %= scale;
+    }
+    format!("{int}.{}", digits.trim_end_matches('0'))
+}

@@ -164,49 +164,7 @@ pub fn format_pod(pod: &Pod) -> String {
 pub use barge_api::go::quote as go_quote;
 
 /// Go's `time.Duration.String()`: `10s`, `1m20s`, `5m0s`, `1h0m0s`, `1.5s`, `500ms`, `0s`.
-pub fn go_duration(d: std::time::Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".to_string();
-    }
-    if nanos < 1_000_000_000 {
-        let (unit, div) = if nanos < 1_000 {
-            ("ns", 1u128)
-        } else if nanos < 1_000_000 {
-            ("µs", 1_000)
-        } else {
-            ("ms", 1_000_000)
-        };
-        return format!("{}{unit}", decimal(nanos, div));
-    }
-    let secs_total = nanos / 1_000_000_000;
-    let frac = nanos % 1_000_000_000;
-    let hours = secs_total / 3600;
-    let minutes = (secs_total % 3600) / 60;
-    let secs = secs_total % 60;
-    let mut out = String::new();
-    if hours > 0 {
-        out.push_str(&format!("{hours}h"));
-    }
-    if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    out.push_str(&decimal(secs * 1_000_000_000 + frac, 1_000_000_000));
-    out.push('s');
-    out
-}
-
-/// `n / div` printed with the fraction's trailing zeros dropped.
-fn decimal(n: u128, div: u128) -> String {
-    let whole = n / div;
-    let frac = n % div;
-    if frac == 0 {
-        return whole.to_string();
-    }
-    let width = div.to_string().len() - 1;
-    let digits = format!("{frac:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
-}
+pub use barge_api::go::duration as go_duration;
 
 /// The pod's hostname and domain as upstream's `GeneratePodHostNameAndDomain` makes them:
 /// `spec.hostname` (checked to be a DNS label) or the pod's name, cut to 63 characters; the
