@@ -24,6 +24,7 @@ bench: build
 	./target/release/barge bench store
 	./target/release/barge bench api
 	./target/release/barge bench scheduler
+	./target/release/barge bench pods
 
 clean:
 	cargo clean
