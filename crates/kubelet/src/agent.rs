@@ -251,7 +251,6 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
     let mut changes = informer.subscribe();
     let for_pods = kubelet.clone();
     tasks.spawn(async move {
-        let _informer = informer;
         while let Some(change) = changes.next().await {
             match change {
                 Change::Applied { new, .. } => {
@@ -262,8 +261,18 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
                     let uid = old.metadata.uid.clone().unwrap_or_default();
                     for_pods.pod_changed(&uid, None);
                 }
+                // Changes were missed: every pod may have changed, and pods the kubelet runs
+                // but the cache no longer has are gone.
                 Change::Resynced => {
-                    for pod in _informer.cache().list() {
+                    let pods = informer.cache().list();
+                    let live: std::collections::HashSet<String> =
+                        pods.iter().filter_map(|p| p.metadata.uid.clone()).collect();
+                    for uid in for_pods.pod_uids() {
+                        if !live.contains(&uid) {
+                            for_pods.pod_changed(&uid, None);
+                        }
+                    }
+                    for pod in pods {
                         let uid = pod.metadata.uid.clone().unwrap_or_default();
                         for_pods.pod_changed(&uid, Some(pod));
                     }

@@ -175,6 +175,11 @@ impl Kubelet {
         tokio::spawn(self.clone().work(uid.to_owned(), notify));
     }
 
+    /// The uids of the pods the kubelet has workers for.
+    pub fn pod_uids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
     /// Wakes the worker of a pod, if it has one.
     pub fn poke(&self, uid: &str) {
         if let Some(w) = self.lock().get(uid) {
