@@ -983,9 +983,12 @@ impl Kubelet {
             };
             let c = c.clone();
             async move {
-                let msg = format!("Stopping container {}", c.name);
-                self.event(pod, Some(&c.name), Type::Normal, "Killing", &msg)
-                    .await;
+                // A pod already gone from the API (a placeholder here) gets no event.
+                if pod.metadata.uid.is_some() {
+                    let msg = format!("Stopping container {}", c.name);
+                    self.event(pod, Some(&c.name), Type::Normal, "Killing", &msg)
+                        .await;
+                }
                 Box::pin(self.kill_container(pod, &c, info, grace)).await;
             }
         });
