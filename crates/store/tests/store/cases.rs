@@ -295,9 +295,13 @@ pub async fn pagination_is_consistent_under_concurrent_writes(be: &Backend) {
             .await
             .unwrap();
     }
+    // The writer starts once the first page is read, so its writes land between the pages
+    // (however the runtime schedules the two tasks).
+    let (first_page_read, start_writing) = tokio::sync::oneshot::channel::<()>();
     let writer = {
         let s = be.store.clone();
         tokio::spawn(async move {
+            let _ = start_writing.await;
             for round in 0..200u32 {
                 let key = format!("/p/{:02}", (round * 7) % 70);
                 let value = Bytes::from(format!("v{round}"));
@@ -321,8 +325,12 @@ pub async fn pagination_is_consistent_under_concurrent_writes(be: &Backend) {
     };
     let mut seen = Vec::new();
     let mut snapshot = None;
+    let mut first_page_read = Some(first_page_read);
     loop {
         let page = be.store.range(request.clone()).await.unwrap();
+        if let Some(signal) = first_page_read.take() {
+            let _ = signal.send(());
+        }
         let at = *snapshot.get_or_insert(page.revision);
         assert_eq!(
             page.revision, at,
