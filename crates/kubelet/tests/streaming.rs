@@ -14,6 +14,9 @@
 //!   pseudo-terminal (`script`), `attach`, `port-forward`, `cp` both ways and the stats
 //!   summary. It skips with a printed reason otherwise, and removes everything it made.
 
+#[allow(dead_code)] // each test binary uses a part of it
+mod common;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -1028,6 +1031,9 @@ mod real {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
     use super::{Cluster, next_line, running, stderr, stdout, with_containers};
+    use crate::common::{
+        mounts_under, pids_in_cgroups, pids_with_cmdline_containing, remove_cgroups,
+    };
 
     const BUSYBOX: &str = "barge.local/busybox:streaming";
 
@@ -1155,96 +1161,6 @@ mod real {
             .await?;
         }
         Ok(())
-    }
-
-    fn proc_pids() -> Vec<i32> {
-        std::fs::read_dir("/proc")
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-
-    fn pids_with_cmdline_containing(needle: &str) -> Vec<i32> {
-        let me = std::process::id() as i32;
-        proc_pids()
-            .into_iter()
-            .filter(|&pid| pid != me)
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
-            })
-            .collect()
-    }
-
-    fn cgroup_dirs(top: &str) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-            return Vec::new();
-        };
-        let mut dirs: Vec<PathBuf> = entries
-            .flatten()
-            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-            .map(|e| e.path().join(top))
-            .filter(|p| p.is_dir())
-            .collect();
-        if Path::new("/sys/fs/cgroup").join(top).is_dir() {
-            dirs.push(Path::new("/sys/fs/cgroup").join(top));
-        }
-        dirs
-    }
-
-    fn walk_dirs(dir: &Path, out: &mut Vec<PathBuf>) {
-        out.push(dir.to_path_buf());
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    walk_dirs(&e.path(), out);
-                }
-            }
-        }
-    }
-
-    fn pids_in_cgroups(top: &str) -> Vec<i32> {
-        let mut pids = Vec::new();
-        for dir in cgroup_dirs(top) {
-            let mut all = Vec::new();
-            walk_dirs(&dir, &mut all);
-            for d in all {
-                if let Ok(text) = std::fs::read_to_string(d.join("cgroup.procs")) {
-                    pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-                }
-            }
-        }
-        pids.sort_unstable();
-        pids.dedup();
-        pids
-    }
-
-    fn remove_cgroups(top: &str) {
-        for dir in cgroup_dirs(top) {
-            let mut all = Vec::new();
-            walk_dirs(&dir, &mut all);
-            for d in all.iter().rev() {
-                let _ = std::fs::remove_dir(d);
-            }
-        }
-    }
-
-    fn mounts_under(dirs: &[&Path]) -> Vec<PathBuf> {
-        let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-            return Vec::new();
-        };
-        let mut mounts: Vec<PathBuf> = info
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .map(|m| PathBuf::from(m.replace("\\040", " ")))
-            .filter(|m| dirs.iter().any(|d| m.starts_with(d)))
-            .collect();
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.as_os_str().len()));
-        mounts.dedup();
-        mounts
     }
 
     pub fn skip_reason() -> Option<String> {
