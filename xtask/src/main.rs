@@ -21,6 +21,8 @@ const RULES: &[(&str, &[&str])] = &[
     ("barge-scheduler", &["barge-api", "barge-client"]),
     ("barge-hollow", &["barge-client"]),
     ("barge-kubelet", &["barge-api", "barge-client"]),
+    ("barge-dns", &["barge-api", "barge-client"]),
+    ("barge-proxy", &["barge-client"]),
     ("barge", &["*"]),
     ("xtask", &[]),
 ];
