@@ -52,6 +52,9 @@ pub struct Config {
     pub dir: PathBuf,
     /// The first address of the service CIDR is the `kubernetes` Service's ClusterIP.
     pub service_cidr: (Ipv4Addr, u8),
+    /// The ClusterIP of the `kube-system/kube-dns` Service (10.96.0.10), an address of the
+    /// service CIDR; the node agents' cluster DNS address (the same by default) must match.
+    pub cluster_dns: Ipv4Addr,
     pub node_port_range: (u16, u16),
     /// How long new pods tolerate a not-ready or unreachable node (DefaultTolerationSeconds).
     pub default_toleration_seconds: i64,
@@ -67,6 +70,7 @@ impl Config {
             https_port: 6443,
             dir: dir.into(),
             service_cidr: (Ipv4Addr::new(10, 96, 0, 0), 12),
+            cluster_dns: Ipv4Addr::new(10, 96, 0, 10),
             node_port_range: (30000, 32767),
             default_toleration_seconds: 300,
             finalize_namespaces: true,

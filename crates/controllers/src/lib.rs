@@ -27,9 +27,11 @@ pub mod pods;
 pub mod replicaset;
 pub mod root_ca;
 pub mod runner;
+pub mod service_lb;
 pub mod serviceaccount;
 pub mod statefulset;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +71,10 @@ pub struct Settings {
     pub workers: usize,
     /// The cluster CA (PEM) published in every namespace as `kube-root-ca.crt`.
     pub root_ca: Option<String>,
+    /// The addresses LoadBalancer Services get ([`service_lb`]): each Service one of them,
+    /// free for its ports. Empty (the default): every Ready node's InternalIP addresses, all
+    /// of them for every Service, as k3s's ServiceLB.
+    pub load_balancer_pool: Vec<IpAddr>,
 }
 
 impl Default for Settings {
@@ -81,6 +87,7 @@ impl Default for Settings {
             terminated_pod_gc_threshold: 12_500,
             workers: 4,
             root_ca: None,
+            load_balancer_pool: Vec::new(),
         }
     }
 }
@@ -280,6 +287,7 @@ impl Manager {
             node_ipam::start,
             endpoints::start,
             endpoints::start_slices,
+            service_lb::start,
             serviceaccount::start,
             root_ca::start,
             podgc::start,

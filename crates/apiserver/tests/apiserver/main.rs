@@ -1,6 +1,7 @@
 //! The API server driven by the real kubectl (v1.32, on the PATH): an in-process server on a
 //! random port with a SQLite store in a temporary directory, one per test.
 
+mod bootstrap;
 mod kubectl;
 mod python;
 mod validation;
