@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use barge_kubelet::agent::{self, Options};
+use barge_kubelet::agent::Options;
 use barge_kubelet::spec::BackoffConfig;
 use clap::{Args, Subcommand};
 
+use crate::node::{Network, Node};
 use crate::server::{duration, shutdown_signal};
 
 /// What a node agent is told, for `barge agent` and `barge server`.
@@ -39,6 +40,16 @@ pub struct AgentArgs {
     /// The longest CrashLoopBackOff delay.
     #[arg(long, default_value = "300s", value_parser = duration)]
     crash_loop_backoff_max: Duration,
+    /// The cluster DNS Service's address (`kube-system/kube-dns`), the pods' name server.
+    #[arg(long, default_value = "10.96.0.10")]
+    pub cluster_dns: IpAddr,
+    /// The nftables table of the node's service proxy (`table ip NAME`; one per node on a
+    /// machine).
+    #[arg(long, default_value = "barge")]
+    nft_table: String,
+    /// The port of the node's DNS server, on the pods' gateway address.
+    #[arg(long, default_value_t = 53)]
+    dns_port: u16,
 }
 
 fn label(text: &str) -> Result<(String, String), String> {
@@ -79,6 +90,7 @@ impl AgentArgs {
             run,
         );
         opts.node_ip = self.node_ip;
+        opts.cluster_dns = self.cluster_dns;
         opts.bridge = self.cni_bridge.clone();
         opts.kubelet_port = self.kubelet_port;
         let mut labels: BTreeMap<String, String> = self.node_labels.iter().cloned().collect();
@@ -93,6 +105,15 @@ impl AgentArgs {
         };
         opts
     }
+
+    /// The node's network settings in a cluster whose pod network is `cluster_cidr`.
+    pub fn network(&self, cluster_cidr: &str) -> Network {
+        Network {
+            cluster_cidr: cluster_cidr.to_owned(),
+            nft_table: self.nft_table.clone(),
+            dns_port: self.dns_port,
+        }
+    }
 }
 
 /// `barge agent`: a worker node of a cluster.
@@ -104,13 +125,21 @@ pub struct AgentCommand {
     /// Where the node keeps its state (containerd's images, pod volumes, logs).
     #[arg(long, default_value = "/var/lib/barge")]
     data_dir: PathBuf,
+    /// The cluster's pod network (as given to the server).
+    #[arg(long, default_value = "10.42.0.0/16")]
+    cluster_cidr: String,
     #[command(flatten)]
     agent: AgentArgs,
 }
 
 pub async fn run(cmd: AgentCommand) -> Result<()> {
     let client = barge_client::connect(&cmd.kubeconfig).await?;
-    let running = agent::start(client, cmd.agent.options(&cmd.data_dir, &[])).await?;
+    let running = Node::start(
+        client,
+        cmd.agent.options(&cmd.data_dir, &[]),
+        cmd.agent.network(&cmd.cluster_cidr),
+    )
+    .await?;
     eprintln!("barge: agent running");
     shutdown_signal().await;
     eprintln!("barge: agent shutting down (containers keep running)");

@@ -3,6 +3,7 @@
 
 mod agent;
 mod controlplane;
+mod node;
 mod server;
 
 /// mimalloc returns memory to the system and keeps per-thread caches small, where glibc's

@@ -30,6 +30,10 @@ pub struct ServerArgs {
     /// The address the API server listens on.
     #[arg(long, default_value = "0.0.0.0")]
     bind_address: IpAddr,
+    /// The Services' virtual IPs (`kubernetes` gets the first, `kube-dns` the --cluster-dns
+    /// address, which must lie inside).
+    #[arg(long, default_value = "10.96.0.0/12")]
+    service_cidr: String,
     /// The store: empty for the embedded SQLite file in the data dir, or
     /// `etcd://host:port[,host:port...]` for an etcd cluster.
     #[arg(long, default_value = "")]
@@ -127,6 +131,16 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let store = open_store(&args).await?;
     let mut config = Config::new(args.data_dir.join("server"));
     config.bind_address = args.bind_address;
+    let service_cidr = barge_proxy::routes::Cidr::parse(&args.service_cidr)
+        .with_context(|| format!("invalid --service-cidr {:?}", args.service_cidr))?;
+    config.service_cidr = (service_cidr.net, service_cidr.len);
+    match args.agent.cluster_dns {
+        IpAddr::V4(ip) if service_cidr.contains(ip) => config.cluster_dns = ip,
+        ip => bail!(
+            "--cluster-dns {ip} is not inside --service-cidr {}",
+            args.service_cidr
+        ),
+    }
     config.https_port = args.https_port;
     config.default_toleration_seconds = args.default_toleration_seconds;
     // The namespace controller empties deleted namespaces, unless it does not run here.
@@ -173,7 +187,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             key_pem: pair.key_pem,
             client_ca_pem: server.certs.ca.cert_pem.clone(),
         });
-        Some(barge_kubelet::agent::start(client, options).await?)
+        let network = args.agent.network(&args.controllers.cluster_cidr);
+        Some(crate::node::Node::start(client, options, network).await?)
     };
     println!("export KUBECONFIG={}", args.write_kubeconfig.display());
     shutdown_signal().await;

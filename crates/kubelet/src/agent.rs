@@ -89,6 +89,10 @@ impl Options {
 /// A running agent.
 #[derive(Debug)]
 pub struct Agent {
+    /// The node's address.
+    pub node_ip: IpAddr,
+    /// The node's pod CIDR; the pods' gateway (and the node's DNS server) is its first address.
+    pub pod_cidr: String,
     containerd: Containerd,
     tasks: tokio::task::JoinSet<()>,
     server: Option<server::Server>,
@@ -174,7 +178,8 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
         &pod_cidr,
         &opts.data_dir.join("ipam"),
     )?;
-    info!(%pod_cidr, "pod network configured");
+    cni::ensure_bridge(&opts.bridge, &pod_cidr).await?;
+    info!(%pod_cidr, bridge = %opts.bridge, "pod network configured");
 
     let memory = i64::try_from(machine.memory_bytes).unwrap_or(i64::MAX);
     let node_ctx = spec::NodeContext {
@@ -281,6 +286,8 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
         }
     });
     Ok(Agent {
+        node_ip: ip,
+        pod_cidr,
         containerd,
         tasks,
         server,

@@ -59,6 +59,47 @@ pub fn write(conf_dir: &Path, bridge: &str, pod_cidr: &str, ipam_dir: &Path) -> 
         .with_context(|| format!("writing {}", conf_dir.join(CONFLIST).display()))
 }
 
+/// Makes the bridge with the pods' gateway address, unless it exists (the CNI bridge plugin
+/// would make it at the first pod, but the node's DNS server listens on that address before any
+/// pod runs). The plugin accepts a bridge that has its gateway address already.
+pub async fn ensure_bridge(bridge: &str, pod_cidr: &str) -> Result<()> {
+    let (net, len) = pod_cidr
+        .split_once('/')
+        .with_context(|| format!("invalid pod CIDR {pod_cidr:?}"))?;
+    let net: Ipv4Addr = net
+        .parse()
+        .with_context(|| format!("invalid pod CIDR {pod_cidr:?}"))?;
+    let gateway = format!("{}/{len}", Ipv4Addr::from(u32::from(net) + 1));
+    let exists = tokio::process::Command::new("ip")
+        .args(["link", "show", "dev", bridge])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    if !exists {
+        ip(&["link", "add", bridge, "type", "bridge"]).await?;
+    }
+    ip(&["addr", "replace", &gateway, "dev", bridge]).await?;
+    ip(&["link", "set", bridge, "up"]).await
+}
+
+async fn ip(args: &[&str]) -> Result<()> {
+    let out = tokio::process::Command::new("ip")
+        .args(args)
+        .output()
+        .await
+        .context("running ip (iproute2)")?;
+    if !out.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

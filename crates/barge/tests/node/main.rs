@@ -7,6 +7,8 @@
 //! by force), containerd and its shims (by their socket path), the bridge, the cgroups and
 //! the directories.
 
+mod multinode;
+mod network;
 mod pods;
 mod streaming;
 
@@ -57,11 +59,24 @@ pub struct Node {
     run_dir: PathBuf,
     port: u16,
     cidr: String,
+    /// The Services' network, and the cluster DNS address in it.
+    pub service_cidr: String,
+    pub cluster_dns: String,
+    /// The service proxy's nftables table.
+    pub nft_table: String,
+    /// The API server's address (and the node's, when `node_ip` is set).
+    pub bind_address: String,
+    pub node_ip: Option<String>,
     server: Option<std::process::Child>,
 }
 
 impl Node {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a node after `configure` has changed its settings.
+    pub async fn start_with(configure: impl FnOnce(&mut Node)) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("barge-node-")
             .tempdir()
@@ -88,7 +103,12 @@ impl Node {
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .collect(),
-            cidr: format!("10.{octet}.0.0/16"),
+            cidr: format!("10.{octet}.0.0/17"),
+            service_cidr: format!("10.{octet}.128.0/17"),
+            cluster_dns: format!("10.{octet}.128.10"),
+            nft_table: format!("barge-{name}"),
+            bind_address: "127.0.0.1".to_owned(),
+            node_ip: None,
             name,
             port: free_port(),
             dir,
@@ -107,6 +127,7 @@ impl Node {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        configure(&mut node);
         node.spawn();
         node.eventually("the node is Ready", Duration::from_secs(60), || async {
             let out = node
@@ -135,6 +156,10 @@ impl Node {
         node
     }
 
+    pub fn cluster_cidr(&self) -> &str {
+        &self.cidr
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -146,8 +171,12 @@ impl Node {
             .append(true)
             .open(self.dir.path().join("server.log"))
             .expect("log file");
-        let child = std::process::Command::new(BARGE)
-            .args(["server", "--bind-address", "127.0.0.1"])
+        let mut cmd = std::process::Command::new(BARGE);
+        cmd.args(["server", "--bind-address", &self.bind_address]);
+        if let Some(ip) = &self.node_ip {
+            cmd.args(["--node-ip", ip]);
+        }
+        let child = cmd
             .args(["--https-port", &self.port.to_string()])
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -158,6 +187,9 @@ impl Node {
             .arg("--run-dir")
             .arg(&self.run_dir)
             .args(["--cluster-cidr", &self.cidr])
+            .args(["--service-cidr", &self.service_cidr])
+            .args(["--cluster-dns", &self.cluster_dns])
+            .args(["--nft-table", &self.nft_table])
             .args([
                 "--crash-loop-backoff",
                 "1s",
@@ -270,33 +302,57 @@ impl Node {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The processes still in the node's pod cgroups.
     fn cgroup_processes(&self) -> Vec<String> {
-        let mut pids = Vec::new();
-        let mut stack = vec![PathBuf::from("/sys/fs/cgroup/pids/barge").join(&self.name)];
-        while let Some(dir) = stack.pop() {
-            if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-                pids.extend(procs.split_whitespace().map(str::to_owned));
-            }
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(e.path());
-                }
-            }
-        }
-        pids
+        cgroup_processes(&self.name)
     }
 
-    /// Removes the cgroups the node's pods had (depth first, only empty ones).
     fn remove_cgroups(&self) {
-        let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
-            return;
-        };
-        for h in hierarchies.flatten() {
-            let dir = h.path().join("barge").join(&self.name);
-            remove_empty_dirs(&dir);
-            let _ = std::fs::remove_dir(h.path().join("barge"));
+        remove_cgroups(&self.name)
+    }
+}
+
+/// The processes still in the pod cgroups of node `name`.
+pub fn cgroup_processes(name: &str) -> Vec<String> {
+    let mut pids = Vec::new();
+    let mut stack = vec![PathBuf::from("/sys/fs/cgroup/pids/barge").join(name)];
+    while let Some(dir) = stack.pop() {
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            pids.extend(procs.split_whitespace().map(str::to_owned));
         }
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    pids
+}
+
+/// Removes the cgroups the pods of node `name` had (depth first, only empty ones).
+pub fn remove_cgroups(name: &str) {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for h in hierarchies.flatten() {
+        let dir = h.path().join("barge").join(name);
+        remove_empty_dirs(&dir);
+        let _ = std::fs::remove_dir(h.path().join("barge"));
+    }
+}
+
+/// Unmounts everything mounted under `root`, deepest first.
+pub fn unmount_under(root: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut under: Vec<&str> = mounts
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|m| m.starts_with(root.to_str().unwrap_or("/nonexistent")))
+        .collect();
+    under.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in under {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", m])
+            .status();
     }
 }
 
@@ -368,19 +424,12 @@ impl Drop for Node {
             .args(["link", "del", &self.bridge])
             .stderr(Stdio::null())
             .status();
+        let _ = std::process::Command::new("nft")
+            .args(["delete", "table", "ip", &self.nft_table])
+            .stderr(Stdio::null())
+            .status();
         for root in [self.dir.path(), self.run_dir.as_path()] {
-            let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-            let mut under: Vec<&str> = mounts
-                .lines()
-                .filter_map(|l| l.split_whitespace().nth(1))
-                .filter(|m| m.starts_with(root.to_str().unwrap_or("/nonexistent")))
-                .collect();
-            under.sort_by_key(|m| std::cmp::Reverse(m.len()));
-            for m in under {
-                let _ = std::process::Command::new("umount")
-                    .args(["-l", m])
-                    .status();
-            }
+            unmount_under(root);
         }
         self.remove_cgroups();
         let _ = std::fs::remove_dir_all(&self.run_dir);
@@ -388,7 +437,7 @@ impl Drop for Node {
 }
 
 /// The processes (containerd, shims) serving this node's run dir.
-fn shims(run_dir: &Path) -> Vec<String> {
+pub fn shims(run_dir: &Path) -> Vec<String> {
     let out = std::process::Command::new("pgrep")
         .args(["-f", run_dir.to_str().unwrap_or("/nonexistent")])
         .output();
