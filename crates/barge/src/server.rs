@@ -72,6 +72,10 @@ pub struct ControllerArgs {
     /// The pod network; each node gets a /24 of it.
     #[arg(long, default_value = "10.42.0.0/16")]
     cluster_cidr: String,
+    /// The addresses LoadBalancer Services get (comma-separated); by default every Service
+    /// gets the addresses of the Ready nodes, as k3s's ServiceLB does.
+    #[arg(long, value_delimiter = ',')]
+    servicelb_pool: Vec<IpAddr>,
 }
 
 impl ControllerArgs {
@@ -80,6 +84,7 @@ impl ControllerArgs {
             node_monitor_grace_period: self.node_monitor_grace_period,
             node_monitor_period: self.node_monitor_period,
             cluster_cidr: self.cluster_cidr.clone(),
+            load_balancer_pool: self.servicelb_pool.clone(),
             ..Settings::default()
         }
     }

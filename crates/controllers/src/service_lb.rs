@@ -53,7 +53,7 @@ pub const ENSURED: (&str, &str) = ("EnsuredLoadBalancer", "Ensured load balancer
 /// The reason (and message) of the Normal event when the ingress is cleared, as upstream.
 pub const DELETED: (&str, &str) = ("DeletedLoadBalancer", "Deleted load balancer");
 /// The event source.
-const COMPONENT: &str = "service-lb-controller";
+const COMPONENT: &str = "service-controller";
 /// How many pool addresses an event message lists.
 const LISTED: usize = 8;
 
