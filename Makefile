@@ -25,6 +25,7 @@ bench: build
 	./target/release/barge bench api
 	./target/release/barge bench scheduler
 	./target/release/barge bench pods
+	./target/release/barge bench network
 
 clean:
 	cargo clean

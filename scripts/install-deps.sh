@@ -3,8 +3,9 @@
 # Safe to run again. Uses sudo when not root.
 set -euo pipefail
 
-# Debian packages: build tools, protoc and the well-known .proto files (libprotobuf-dev; etcd-client's and k8s-cri's build scripts), the real
-# etcd the store tests and benchmark compare against; the node agent's runtime: containerd,
+# Debian packages: build tools, protoc and the well-known .proto files (libprotobuf-dev), which
+# etcd-client's and k8s-cri's build scripts need; the real etcd the store tests and benchmark
+# compare against; the node agent's runtime: containerd,
 # runc, the CNI plugins, nftables/iptables (portmap), conntrack; busybox-static for the test
 # image; iproute2 and procps for the tests' clean-up.
 # python3-venv: the official Python client's tests run in a virtualenv under target/.

@@ -15,7 +15,16 @@ const RULES: &[(&str, &[&str])] = &[
     ("barge-store", &[]),
     ("barge-apiserver", &["barge-api", "barge-store"]),
     ("barge-testkit", &[]),
-    ("barge-bench", &["barge-store", "barge-testkit"]),
+    (
+        "barge-bench",
+        &[
+            "barge-store",
+            "barge-testkit",
+            "barge-proxy",
+            "barge-dns",
+            "barge-client",
+        ],
+    ),
     ("barge-client", &[]),
     ("barge-controllers", &["barge-api", "barge-client"]),
     ("barge-scheduler", &["barge-api", "barge-client"]),

@@ -107,6 +107,31 @@ enum Bench {
     /// Pod startup on one real node (root only): `barge server` with its agent and containerd,
     /// pods created at fixed rates, creation→Running latency, CPU and memory.
     Pods(PodsBench),
+    /// The service proxy and cluster DNS at scale (root only): Services and endpoints, the
+    /// time to program a change and the table's size, DNS lookups from a pod network namespace.
+    Network(NetworkBench),
+}
+
+#[derive(Debug, Args)]
+struct NetworkBench {
+    /// Where the server keeps its data during the run (a temporary directory is made inside).
+    #[arg(long, default_value_os_t = std::env::temp_dir())]
+    dir: PathBuf,
+    /// ClusterIP Services, one EndpointSlice each.
+    #[arg(long, default_value_t = 1_000)]
+    services: usize,
+    /// Ready endpoints per Service.
+    #[arg(long, default_value_t = 10)]
+    endpoints_per_service: usize,
+    /// Endpoint changes timed one after the other (API write → rules in the kernel).
+    #[arg(long, default_value_t = 200)]
+    changes: usize,
+    /// How long the DNS load runs, in seconds.
+    #[arg(long, default_value_t = 5)]
+    dns_seconds: u64,
+    /// Concurrent DNS clients in the pod.
+    #[arg(long, default_value_t = 8)]
+    dns_clients: usize,
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +318,17 @@ fn main() -> Result<()> {
                 rates: b.rates,
             };
             runtime()?.block_on(barge_bench::pods::run(options))
+        }
+        Command::Bench(Bench::Network(b)) => {
+            let options = barge_bench::network::Options {
+                dir: b.dir,
+                services: b.services,
+                endpoints_per_service: b.endpoints_per_service,
+                changes: b.changes,
+                dns_duration: std::time::Duration::from_secs(b.dns_seconds),
+                dns_clients: b.dns_clients,
+            };
+            runtime()?.block_on(barge_bench::network::run(options))
         }
     }
 }

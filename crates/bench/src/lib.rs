@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod https;
+pub mod network;
 pub mod pods;
 mod report;
 pub mod scheduler;
