@@ -11,6 +11,7 @@ pub mod go;
 pub mod merge;
 pub mod protobuf;
 pub mod quantity;
+pub mod rbac;
 pub mod registry;
 pub mod schemas;
 pub mod selector;

@@ -1,8 +1,10 @@
 //! What every cluster has from its first start: the namespaces `default`, `kube-system`,
 //! `kube-public` and `kube-node-lease`; the `kubernetes` Service in `default` pointing at the
 //! API server, with its Endpoints and its EndpointSlice (service proxies read slices only);
-//! the `kube-dns` Service in `kube-system` on [`Config::cluster_dns`](crate::Config); and the
-//! custom resource definitions stored earlier.
+//! the `kube-dns` Service in `kube-system` on [`Config::cluster_dns`](crate::Config); the default
+//! RBAC policy (upstream's bootstrap ClusterRoles, with the aggregated ones holding their
+//! aggregated rules, Roles and bindings, [`barge_api::rbac`]); and the custom resource
+//! definitions stored earlier.
 //!
 //! Each object is created only when absent: a restart keeps what it finds, and an object a
 //! user replaced (say a `kube-dns` of their own) stays theirs.
@@ -102,7 +104,65 @@ pub async fn run(state: &ApiServer, addr: SocketAddr) -> Result<(), ApiError> {
 
     kube_dns(state, &services).await?;
 
+    rbac(state, &registry).await?;
+
     crd::load(state).await
+}
+
+/// The default RBAC objects that are missing, all written at once (one store batch).
+async fn rbac(state: &ApiServer, registry: &barge_api::Registry) -> Result<(), ApiError> {
+    use barge_api::rbac;
+    const GROUP: &str = "rbac.authorization.k8s.io";
+    let existing: std::collections::HashSet<String> = state
+        .store
+        .range(RangeRequest::prefix(crate::authz::RBAC_ROOT))
+        .await
+        .map_err(ApiError::internal)?
+        .kvs
+        .into_iter()
+        .map(|kv| kv.key)
+        .collect();
+    let mut wanted: Vec<(&str, Value)> = Vec::new();
+    let to_json = |v: Result<Value, serde_json::Error>| v.map_err(ApiError::internal);
+    for role in rbac::aggregate(&rbac::bootstrap_cluster_roles()) {
+        wanted.push(("ClusterRole", to_json(serde_json::to_value(role))?));
+    }
+    for binding in rbac::bootstrap_cluster_role_bindings() {
+        wanted.push((
+            "ClusterRoleBinding",
+            to_json(serde_json::to_value(binding))?,
+        ));
+    }
+    for role in rbac::bootstrap_roles() {
+        wanted.push(("Role", to_json(serde_json::to_value(role))?));
+    }
+    for binding in rbac::bootstrap_role_bindings() {
+        wanted.push(("RoleBinding", to_json(serde_json::to_value(binding))?));
+    }
+    let mut writes = Vec::new();
+    for (kind, mut obj) in wanted {
+        let resource = registry.by_kind(GROUP, "v1", kind).expect("built in");
+        let name = obj["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let namespace = obj["metadata"]["namespace"].as_str().map(str::to_owned);
+        let key = resource.key(namespace.as_deref(), &name);
+        if existing.contains(&key) {
+            continue;
+        }
+        let fresh = new_object(kind, &format!("{GROUP}/v1"), &name, namespace.as_deref());
+        obj["kind"] = fresh["kind"].clone();
+        obj["apiVersion"] = fresh["apiVersion"].clone();
+        for field in ["uid", "creationTimestamp"] {
+            obj["metadata"][field] = fresh["metadata"][field].clone();
+        }
+        writes.push(async move { ensure(state, &key, obj).await });
+    }
+    for result in futures_util::future::join_all(writes).await {
+        result?;
+    }
+    Ok(())
 }
 
 /// The EndpointSlice of the `kubernetes` Service, from its Endpoints, as upstream's API server

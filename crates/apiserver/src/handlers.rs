@@ -1051,10 +1051,14 @@ pub async fn create_subresource(call: Call) -> Result<Response, ApiError> {
 
 /// TokenRequest: a signed token for the ServiceAccount (`kubectl create token NAME`).
 async fn token(call: Call) -> Result<Response, ApiError> {
-    let request = decode_body(&call)?;
+    let mut request = decode_body(&call)?;
     let (sa, _) = call.read().await?;
     let now = SystemTime::now();
-    let (claims, expires) = crate::tokens::claims_for(&sa, &request, now);
+    let node = bound_object(&call, &mut request).await?;
+    let (mut claims, expires) = crate::tokens::claims_for(&sa, &request, now);
+    if let Some((name, uid)) = node {
+        claims["kubernetes.io"]["node"] = json!({"name": name, "uid": uid});
+    }
     let token = call.state.signer.sign(&claims);
     let mut spec = request["spec"].clone();
     if !spec.is_object() {
@@ -1076,6 +1080,68 @@ async fn token(call: Call) -> Result<Response, ApiError> {
         &response,
         Format::Json,
     ))
+}
+
+/// Checks a TokenRequest's `boundObjectRef` as upstream does: a Pod or Secret of the
+/// ServiceAccount's namespace, or a Node, that exists (with the uid given, if any); fills in its
+/// uid, which authentication checks on every use. Returns the node (name, uid) a bound pod runs
+/// on, which upstream's tokens name too.
+async fn bound_object(
+    call: &Call,
+    request: &mut Value,
+) -> Result<Option<(String, String)>, ApiError> {
+    let bound = request["spec"]["boundObjectRef"].clone();
+    let Some(kind) = bound["kind"].as_str() else {
+        return Ok(None);
+    };
+    let name = bound["name"].as_str().unwrap_or_default().to_owned();
+    let (plural, namespace) = match kind {
+        "Pod" => ("pods", call.namespace()),
+        "Secret" => ("secrets", call.namespace()),
+        "Node" => ("nodes", None),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "cannot bind token for object of kind {other:?}"
+            )));
+        }
+    };
+    let resource = |plural: &str| {
+        let registry = call
+            .state
+            .registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        registry.get("", "v1", plural).cloned()
+    };
+    let r = resource(plural).ok_or_else(ApiError::path_not_found)?;
+    let gr = r.group_resource();
+    let (obj, _) = read(call.store(), &r.key(namespace, &name), &gr, &name).await?;
+    let uid = meta_str(&obj, "uid").unwrap_or_default().to_owned();
+    if let Some(want) = bound["uid"].as_str().filter(|u| !u.is_empty())
+        && want != uid
+    {
+        return Err(ApiError::conflict(
+            &GroupResource::new("", kind),
+            &name,
+            &format!(
+                "the UID in the bound object reference ({want}) does not match the UID in record. The object might have been deleted and then recreated"
+            ),
+        ));
+    }
+    request["spec"]["boundObjectRef"]["uid"] = json!(uid);
+    let node_name = obj["spec"]["nodeName"].as_str().unwrap_or_default();
+    if kind != "Pod" || node_name.is_empty() {
+        return Ok(None);
+    }
+    let nodes = resource("nodes").ok_or_else(ApiError::path_not_found)?;
+    let node_uid = match call.store().get(&nodes.key(None, node_name), None).await {
+        Ok(found) => found
+            .kv
+            .and_then(|kv| from_kv(&kv).ok())
+            .and_then(|n| meta_str(&n, "uid").map(str::to_owned)),
+        Err(_) => None,
+    };
+    Ok(node_uid.map(|uid| (node_name.to_owned(), uid)))
 }
 
 async fn bind(call: Call) -> Result<Response, ApiError> {

@@ -2,17 +2,22 @@
 //! [`barge_store::Store`], so that the real kubectl and client libraries work unchanged.
 //!
 //! A request travels: TLS ([`tls`]) → HTTP/1.1 or HTTP/2 (hyper) → [`router::dispatch`], which
-//! parses the path against the [`barge_api::Registry`] → a handler in [`handlers`] (CRUD,
-//! subresources, patch) or [`watch`] → the store. Objects are JSON values; what the server does
-//! to their metadata is in [`objects`], defaults and validation in [`admission`].
+//! authenticates it ([`authn`]: client certificate, ServiceAccount token), authorizes it
+//! ([`authz`]: the node authorizer and RBAC) and parses the path against the
+//! [`barge_api::Registry`] → a handler in [`handlers`] (CRUD, subresources, patch), [`watch`]
+//! or [`reviews`] → the store. Objects are JSON values; what the server does to their metadata
+//! is in [`objects`], defaults and validation in [`admission`].
 
 pub mod admission;
+pub mod authn;
+pub mod authz;
 mod bootstrap;
 pub mod cache;
 pub mod crd;
 pub mod discovery;
 mod eviction;
 pub mod handlers;
+pub mod join;
 pub mod kubeconfig;
 pub mod metrics;
 mod namespaces;
@@ -22,6 +27,7 @@ pub mod printing;
 pub mod proxy;
 mod raw;
 pub mod request;
+pub mod reviews;
 pub mod router;
 mod services;
 pub mod tls;
@@ -114,6 +120,8 @@ pub struct ApiServer {
     pub openapi: openapi::Documents,
     /// Signs ServiceAccount tokens.
     pub signer: tokens::Signer,
+    /// The RBAC policy in force.
+    pub authz: authz::Authorizer,
 }
 
 /// A running server.
@@ -123,6 +131,8 @@ pub struct Server {
     pub addr: SocketAddr,
     pub certs: tls::ClusterCerts,
     task: tokio::task::JoinHandle<()>,
+    /// Keeps the RBAC policy current.
+    policy_task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -143,9 +153,11 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|source| ServerError::Listen { addr, source })?;
+        let mut registry = Registry::with_builtins();
+        reviews::register(&mut registry);
         let state = Arc::new(ApiServer {
             store,
-            registry: RwLock::new(Registry::with_builtins()),
+            registry: RwLock::new(registry),
             config,
             started: SystemTime::now(),
             allocation: tokio::sync::Mutex::new(()),
@@ -154,16 +166,23 @@ impl Server {
             cache: cache::WatchCache::default(),
             openapi: openapi::Documents::default(),
             signer,
+            authz: authz::Authorizer::default(),
         });
         bootstrap::run(&state, addr)
             .await
             .map_err(|e| ServerError::Bootstrap(e.message))?;
+        // The policy is in force before the first request.
+        authz::refresh(&state)
+            .await
+            .map_err(|e| ServerError::Bootstrap(format!("cannot read the RBAC policy: {e}")))?;
+        let policy_task = tokio::spawn(authz::follow(state.clone()));
         let task = tokio::spawn(serve(listener, acceptor, state.clone()));
         Ok(Self {
             state,
             addr,
             certs,
             task,
+            policy_task,
         })
     }
 
@@ -185,6 +204,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+        self.policy_task.abort();
     }
 }
 
@@ -208,8 +228,16 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, state: Arc<ApiServe
                     return;
                 }
             };
-            let service = hyper::service::service_fn(move |req| {
+            // Authenticated once per connection: the verified client certificate's user.
+            let user = authn::from_certificates(tls.get_ref().1.peer_certificates()).map(Arc::new);
+            let service = hyper::service::service_fn(move |mut req: http::Request<_>| {
                 let state = state.clone();
+                // Only this connection's certificate speaks for its requests.
+                let extensions = req.extensions_mut();
+                extensions.remove::<authn::Authenticated>();
+                if let Some(user) = &user {
+                    extensions.insert(authn::Authenticated(user.clone()));
+                }
                 // Boxed: HTTP/2 spawns a task per stream, and the unboxed future (every
                 // handler's state) is several KiB to move into it.
                 let answer = Box::pin(router::dispatch(state, req));

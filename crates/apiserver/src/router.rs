@@ -9,9 +9,10 @@ use barge_api::{ApiError, Resource};
 use http::{Method, StatusCode};
 use serde_json::json;
 
+use crate::authn::{self, Authenticated, Outcome};
 use crate::metrics::Labels;
 use crate::request::{self, Format, Query, Response};
-use crate::{ApiServer, KUBERNETES_VERSION, discovery, handlers, openapi, watch};
+use crate::{ApiServer, KUBERNETES_VERSION, authz, discovery, handlers, openapi, reviews, watch};
 
 /// What a resource URL names.
 #[derive(Clone, Debug)]
@@ -26,10 +27,27 @@ pub struct Target {
 pub async fn dispatch<B: RequestBody>(state: Arc<ApiServer>, req: http::Request<B>) -> Response {
     let started = Instant::now();
     let path = req.uri().path().to_owned();
+    // Joining nodes authenticate with the node token, which only this handler knows.
+    if crate::join::is_join_path(&path) {
+        return crate::join::handle(&state, req)
+            .await
+            .unwrap_or_else(|e| request::error(&e));
+    }
+    let mut req = req;
+    if let Err(e) = authenticate_and_authorize(&state, &mut req, &path).await {
+        let labels = labels_for(req.method(), req.uri(), None);
+        let response = request::error(&e);
+        state
+            .metrics
+            .observe(labels, response.status().as_u16(), started.elapsed());
+        return response;
+    }
     if let Some(target) = crate::proxy::target(&path) {
         return proxied(state, req, target, started).await;
     }
     let target = resource_target(&state, &path);
+    let rbac_write = request::is_write(req.method())
+        && matches!(&target, Some(Ok(t)) if t.resource.group == authz::RBAC_GROUP);
     let labels = labels_for(
         req.method(),
         req.uri(),
@@ -44,10 +62,43 @@ pub async fn dispatch<B: RequestBody>(state: Arc<ApiServer>, req: http::Request<
         None => route(&state, req),
     };
     let response = response.unwrap_or_else(|e| request::error(&e));
+    if rbac_write && response.status().is_success() {
+        // The writer's next request must see the policy it just changed.
+        if let Err(e) = authz::refresh(&state).await {
+            tracing::warn!(error = %e, "cannot rebuild the RBAC policy");
+        }
+    }
     let code = response.status().as_u16();
     tracing::debug!(verb = %labels.verb, %path, code, elapsed = ?started.elapsed());
     state.metrics.observe(labels, code, started.elapsed());
     response
+}
+
+/// Authentication, then authorization: 401 for requests without valid credentials (anonymous
+/// ones only reach the public paths), 403 for what the authorizers refuse. The user goes into
+/// the request's extensions for the handlers that need it (reviews, node restriction).
+async fn authenticate_and_authorize<B>(
+    state: &ApiServer,
+    req: &mut http::Request<B>,
+    path: &str,
+) -> Result<(), ApiError> {
+    let public = authn::is_public(path);
+    let mut user = match authn::authenticate(state, req.extensions(), req.headers()).await {
+        Outcome::User(user) => user,
+        Outcome::Anonymous if public => return Ok(()),
+        Outcome::Anonymous | Outcome::Failed => return Err(ApiError::unauthorized()),
+    };
+    let impersonating = authz::impersonation::requested(req.headers());
+    if impersonating {
+        user = authz::impersonation::impersonate(state, &user, req.headers()).await?;
+    }
+    if !public {
+        authz::check(state, &user, req.method(), req.uri(), req.headers()).await?;
+    }
+    if impersonating || req.extensions().get::<Authenticated>().is_none() {
+        req.extensions_mut().insert(Authenticated(user));
+    }
+    Ok(())
 }
 
 /// A subresource answered by the pod's kubelet (`pods/log`, `pods/exec`, ...; see `proxy`).
@@ -240,6 +291,17 @@ async fn resource<B: RequestBody>(
     } else {
         bytes::Bytes::new()
     };
+    let user = parts
+        .extensions
+        .get::<Authenticated>()
+        .map(|Authenticated(u)| u.clone())
+        .ok_or_else(ApiError::unauthorized)?;
+    if reviews::is_review(&target) {
+        return reviews::create(&state, &user, &target, &parts.method, &ctype, &body).await;
+    }
+    if parts.method == Method::POST && target.name.is_none() {
+        authz::node::restrict_create(&user, &target, &ctype, &body)?;
+    }
     let ctx = handlers::Call {
         state,
         target,

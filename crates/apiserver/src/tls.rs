@@ -34,10 +34,20 @@ pub enum TlsError {
 }
 
 /// PEM texts of one certificate and its key.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Pair {
     pub cert_pem: String,
     pub key_pem: String,
+}
+
+/// The key stays out of debug output (and so out of logs).
+impl std::fmt::Debug for Pair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pair")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_pem", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Everything TLS the server needs, loaded or made under `<data-dir>/server/tls`.
@@ -193,6 +203,19 @@ impl ClusterCerts {
         )
     }
 
+    /// A client certificate for user `cn` (in group `org`, when given), signed by the cluster
+    /// CA: what a kubeconfig for that user carries.
+    pub fn issue_client(&self, cn: &str, org: Option<&str>) -> Result<Pair, TlsError> {
+        let issuer = Issuer::new(ca_params(), KeyPair::from_pem(&self.ca.key_pem)?);
+        leaf(
+            cn,
+            org,
+            Vec::new(),
+            ExtendedKeyUsagePurpose::ClientAuth,
+            &issuer,
+        )
+    }
+
     /// The rustls client configuration the API server calls kubelets with: it presents the
     /// kubelet client certificate and trusts kubelet serving certificates signed by the
     /// cluster CA. HTTP/1.1 only (upgrades pass through it).
@@ -228,6 +251,41 @@ impl ClusterCerts {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(Arc::new(config))
     }
+}
+
+/// A joining node's credentials, signed by the CA in the TLS dir `dir`: a client certificate
+/// (`system:node:<node>` in `system:nodes`, what upstream's kubelets present) and a kubelet
+/// serving certificate for `names`. Returns the CA certificate too.
+pub fn issue_node_credentials(
+    dir: &Path,
+    node: &str,
+    names: &[String],
+) -> Result<(String, Pair, Pair), TlsError> {
+    let need = |name: &str| -> Result<String, TlsError> {
+        let path = dir.join(name);
+        read(&path)?.ok_or_else(|| TlsError::Io {
+            path,
+            source: std::io::ErrorKind::NotFound.into(),
+        })
+    };
+    let ca_cert = need("ca.crt")?;
+    let issuer = Issuer::new(ca_params(), KeyPair::from_pem(&need("ca.key")?)?);
+    let cn = format!("system:node:{node}");
+    let client = leaf(
+        &cn,
+        Some("system:nodes"),
+        Vec::new(),
+        ExtendedKeyUsagePurpose::ClientAuth,
+        &issuer,
+    )?;
+    let serving = leaf(
+        &cn,
+        Some("system:nodes"),
+        names.to_vec(),
+        ExtendedKeyUsagePurpose::ServerAuth,
+        &issuer,
+    )?;
+    Ok((ca_cert, client, serving))
 }
 
 /// The client configuration of [`ClusterCerts::kubelet_client_config`], read from the TLS dir

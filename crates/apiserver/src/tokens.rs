@@ -2,7 +2,7 @@
 //! JWTs signed with the cluster's service-account key (ECDSA P-256, ES256, made at first start
 //! and kept in the data dir), with upstream's claims: issuer, audiences, expiry, and the
 //! `kubernetes.io` claim naming the namespace, the ServiceAccount and the bound object.
-//! Checking them on use is authentication's job (issue 7); `verify` is here for it and the tests.
+//! Checking them on use is authentication's job ([`crate::authn`]), with [`Signer::verify`].
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -142,6 +142,8 @@ pub fn claims_for(sa: &Value, request: &Value, now: SystemTime) -> (Value, Syste
         "iat": issued,
         "nbf": issued,
         "iss": ISSUER,
+        // Upstream's token id (authentication reports it as the `credential-id` extra).
+        "jti": crate::objects::new_uid(),
         "sub": format!("system:serviceaccount:{namespace}:{name}"),
         "kubernetes.io": kubernetes,
     });

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use barge_kubelet::agent::Options;
+use barge_kubelet::join;
 use barge_kubelet::spec::BackoffConfig;
 use clap::{Args, Subcommand};
 
@@ -119,9 +120,15 @@ impl AgentArgs {
 /// `barge agent`: a worker node of a cluster.
 #[derive(Debug, Args)]
 pub struct AgentCommand {
-    /// The cluster to join (token join comes with the security work).
+    /// The cluster to join: its API server, `https://HOST:6443`.
+    #[arg(long, requires = "token")]
+    server: Option<String>,
+    /// The cluster's node token (the server's `<data-dir>/server/token`).
+    #[arg(long, env = "BARGE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Join with a kubeconfig instead of a token (its user becomes the node's identity).
     #[arg(long, env = "KUBECONFIG")]
-    kubeconfig: PathBuf,
+    kubeconfig: Option<PathBuf>,
     /// Where the node keeps its state (containerd's images, pod volumes, logs).
     #[arg(long, default_value = "/var/lib/barge")]
     data_dir: PathBuf,
@@ -133,13 +140,35 @@ pub struct AgentCommand {
 }
 
 pub async fn run(cmd: AgentCommand) -> Result<()> {
-    let client = barge_client::connect(&cmd.kubeconfig).await?;
-    let running = Node::start(
-        client,
-        cmd.agent.options(&cmd.data_dir, &[]),
-        cmd.agent.network(&cmd.cluster_cidr),
-    )
-    .await?;
+    let mut options = cmd.agent.options(&cmd.data_dir, &[]);
+    let client = match (&cmd.server, &cmd.token, &cmd.kubeconfig) {
+        (Some(server), Some(token), _) => {
+            let ip = match options.node_ip {
+                Some(ip) => ip,
+                None => barge_kubelet::node::default_ip()?,
+            };
+            options.node_ip = Some(ip);
+            let dir = join::credentials_dir(&options.data_dir);
+            let credentials = match join::Credentials::load(&dir, server) {
+                Some(kept) => kept,
+                None => {
+                    let fresh = join::join(server, token, &options.node_name, &[ip]).await?;
+                    fresh.save(&dir)?;
+                    eprintln!("barge: joined {server} as node {}", options.node_name);
+                    fresh
+                }
+            };
+            options.serving_tls = Some(barge_kubelet::server::Tls {
+                cert_pem: credentials.serving_cert_pem.clone(),
+                key_pem: credentials.serving_key_pem.clone(),
+                client_ca_pem: credentials.ca_pem.clone(),
+            });
+            credentials.client().await?
+        }
+        (None, None, Some(kubeconfig)) => barge_client::connect(kubeconfig).await?,
+        _ => bail!("say which cluster to join: --server URL --token TOKEN (or --kubeconfig FILE)"),
+    };
+    let running = Node::start(client, options, cmd.agent.network(&cmd.cluster_cidr)).await?;
     eprintln!("barge: agent running");
     shutdown_signal().await;
     eprintln!("barge: agent shutting down (containers keep running)");

@@ -22,12 +22,19 @@ pub struct Options {
 }
 
 /// A client of the API server in this process: requests go straight to its router, without
-/// TLS, TCP or HTTP framing on either side, and through everything else a request meets. They
-/// act as the cluster admin, as the admin kubeconfig would (authorization comes with issue 7).
+/// TLS, TCP or HTTP framing on either side, and through everything else a request meets,
+/// authorization included. The transport authenticates them itself, as upstream's loopback
+/// client: user `system:apiserver` in `system:masters`, which may do everything (as the admin
+/// kubeconfig the standalone components use may). The in-process scheduler, controller
+/// manager and node agent share this one client, so they cannot run as their own RBAC
+/// identities yet.
 pub fn local_client(server: &barge_apiserver::Server) -> kube::Client {
     let state = server.state.clone();
-    let service = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+    let user = std::sync::Arc::new(barge_apiserver::authn::loopback_user());
+    let service = tower::service_fn(move |mut req: http::Request<kube::client::Body>| {
         let state = state.clone();
+        req.extensions_mut()
+            .insert(barge_apiserver::authn::Authenticated(user.clone()));
         async move {
             let response = barge_apiserver::router::dispatch(state, req).await;
             Ok::<_, std::convert::Infallible>(response)

@@ -195,6 +195,18 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         let network = args.agent.network(&args.controllers.cluster_cidr);
         Some(crate::node::Node::start(client, options, network).await?)
     };
+    let token_dir = args.data_dir.join("server");
+    barge_apiserver::join::load_or_create_token(&token_dir)
+        .with_context(|| format!("cannot make the node token in {}", token_dir.display()))?;
+    let join_ip = match args.bind_address {
+        ip if ip.is_unspecified() => barge_kubelet::node::default_ip().unwrap_or(ip),
+        ip => ip,
+    };
+    eprintln!(
+        "barge: join other machines with: barge agent --server https://{} --token \"$(cat {})\"",
+        std::net::SocketAddr::new(join_ip, server.addr.port()),
+        token_dir.join(barge_apiserver::join::TOKEN_FILE).display()
+    );
     println!("export KUBECONFIG={}", args.write_kubeconfig.display());
     shutdown_signal().await;
     eprintln!("barge: shutting down");

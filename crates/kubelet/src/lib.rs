@@ -15,6 +15,7 @@ pub mod cni;
 pub mod containerd;
 pub mod cri;
 pub mod image;
+pub mod join;
 pub mod node;
 pub mod objects;
 pub mod pods;

@@ -1,6 +1,7 @@
 //! The API server driven by the real kubectl (v1.32, on the PATH): an in-process server on a
 //! random port with a SQLite store in a temporary directory, one per test.
 
+mod auth;
 mod bootstrap;
 mod kubectl;
 mod python;
@@ -109,5 +110,78 @@ impl Cluster {
 
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
+    }
+
+    /// A kubeconfig for this server (trusting its CA) whose user entry holds `user` (YAML
+    /// lines, indented for the `user:` map; empty for none: anonymous).
+    pub fn kubeconfig_with(&self, name: &str, user: &str) -> PathBuf {
+        use base64::Engine;
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.server.certs.ca.cert_pem);
+        let user = if user.is_empty() { " {}" } else { user };
+        let text = format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: barge
+  cluster:
+    server: {url}
+    certificate-authority-data: {ca}
+users:
+- name: {name}
+  user:{user}
+contexts:
+- name: barge
+  context:
+    cluster: barge
+    user: {name}
+current-context: barge
+",
+            url = self.server.url(),
+        );
+        self.file(&format!("{name}.kubeconfig"), &text)
+    }
+
+    /// A kubeconfig with a client certificate from the cluster CA for `cn` in group `org`.
+    pub fn cert_kubeconfig(&self, name: &str, cn: &str, org: Option<&str>) -> PathBuf {
+        use base64::Engine;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let pair = self.server.certs.issue_client(cn, org).unwrap();
+        self.kubeconfig_with(
+            name,
+            &format!(
+                "\n    client-certificate-data: {}\n    client-key-data: {}",
+                b64(&pair.cert_pem),
+                b64(&pair.key_pem)
+            ),
+        )
+    }
+
+    /// A kubeconfig with a bearer token.
+    pub fn token_kubeconfig(&self, name: &str, token: &str) -> PathBuf {
+        self.kubeconfig_with(name, &format!("\n    token: {}", token.trim()))
+    }
+
+    /// Runs kubectl with another kubeconfig (and a discovery cache of its own).
+    pub async fn kubectl_as(&self, kubeconfig: &Path, args: &[&str]) -> Output {
+        let cache = kubeconfig.with_extension("cache");
+        let out = tokio::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--cache-dir")
+            .arg(cache)
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .kill_on_drop(true)
+            .output()
+            .await
+            .expect("kubectl runs");
+        eprintln!(
+            "$ kubectl [{}] {}\n{}{}",
+            kubeconfig.file_name().unwrap_or_default().to_string_lossy(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
     }
 }

@@ -10,6 +10,7 @@
 mod multinode;
 mod network;
 mod pods;
+mod security;
 mod streaming;
 
 use std::path::{Path, PathBuf};
@@ -158,6 +159,19 @@ impl Node {
 
     pub fn cluster_cidr(&self) -> &str {
         &self.cidr
+    }
+
+    /// The API server's URL, for agents joining with the node token.
+    pub fn url(&self) -> String {
+        format!("https://{}:{}", self.bind_address, self.port)
+    }
+
+    /// The cluster's node token.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data_dir().join("server").join("token"))
+            .expect("the server made its node token")
+            .trim()
+            .to_owned()
     }
 
     fn data_dir(&self) -> PathBuf {

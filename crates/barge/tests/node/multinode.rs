@@ -144,8 +144,8 @@ impl Drop for InNetns {
     }
 }
 
-/// The worker node: `barge agent` in the node namespace, with everything it made removed on
-/// drop (containers by their cgroups, containerd and shims, mounts, cgroups, directories).
+/// The worker node: `barge agent --server URL --token T` in the node namespace, with
+/// everything it made removed on drop (containers by their cgroups, containerd and shims, mounts, cgroups, directories).
 struct Worker {
     name: String,
     dir: tempfile::TempDir,
@@ -176,8 +176,10 @@ impl Worker {
             BARGE,
             &[
                 "agent",
-                "--kubeconfig",
-                server.kubeconfig.to_str().unwrap_or_default(),
+                "--server",
+                &server.url(),
+                "--token",
+                &server.token(),
                 "--data-dir",
                 data.to_str().unwrap_or_default(),
                 "--run-dir",
@@ -339,6 +341,11 @@ async fn pods_talk_across_nodes_and_reach_the_outside() {
         );
     }
     let client_ip = node.get("pod/client", "{.status.podIP}").await;
+    // The worker joined with the node token, as system:node:<name>, and serves the kubelet
+    // API with the certificate it got: logs and exec reach its pods.
+    let exec = node.ok(&["exec", "echo-w", "--", "hostname"]).await;
+    assert_eq!(exec.trim(), "echo-w");
+    node.ok(&["logs", "echo-w"]).await;
     let echo_ip = node.get("pod/echo-w", "{.status.podIP}").await;
     let wget = |url: String| {
         let node = &node;
