@@ -2,6 +2,7 @@
 //! line and hands each subcommand to the crate that implements it (see ARCHITECTURE.md).
 
 mod agent;
+mod cluster;
 mod controlplane;
 mod node;
 mod server;
@@ -45,6 +46,10 @@ enum Command {
     /// Measure a part of Barge against its reference, side by side.
     #[command(subcommand)]
     Bench(Bench),
+    /// Local multi-node clusters: `barge server` and worker agents on this machine, each
+    /// worker in a network namespace of its own (create, stop-node, delete, list).
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCommand),
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +246,7 @@ fn main() -> Result<()> {
         Command::Server(args) => runtime()?.block_on(server::run(args)),
         Command::Agent(args) => runtime()?.block_on(agent::run(args)),
         Command::Image(cmd) => runtime()?.block_on(agent::image(cmd)),
+        Command::Cluster(cmd) => runtime()?.block_on(cluster::run(cmd)),
         Command::Scheduler(args) => runtime()?.block_on(standalone(
             &args.kubeconfig,
             true,

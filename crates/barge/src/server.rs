@@ -151,6 +151,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     // The namespace controller empties deleted namespaces, unless it does not run here.
     config.finalize_namespaces = args.disable_controller_manager;
     let server = Server::start(config, store).await?;
+    let token_dir = args.data_dir.join("server");
+    barge_apiserver::join::load_or_create_token(&token_dir)
+        .with_context(|| format!("cannot make the node token in {}", token_dir.display()))?;
     let kubeconfig = server.admin_kubeconfig();
     barge_apiserver::kubeconfig::write(&args.write_kubeconfig, &kubeconfig)
         .with_context(|| format!("cannot write {}", args.write_kubeconfig.display()))?;
@@ -195,9 +198,6 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         let network = args.agent.network(&args.controllers.cluster_cidr);
         Some(crate::node::Node::start(client, options, network).await?)
     };
-    let token_dir = args.data_dir.join("server");
-    barge_apiserver::join::load_or_create_token(&token_dir)
-        .with_context(|| format!("cannot make the node token in {}", token_dir.display()))?;
     let join_ip = match args.bind_address {
         ip if ip.is_unspecified() => barge_kubelet::node::default_ip().unwrap_or(ip),
         ip => ip,

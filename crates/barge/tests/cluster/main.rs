@@ -3,6 +3,7 @@
 //! Killing a hollow process is a node dying. Periods are shortened with the server's flags so
 //! that the tests take seconds.
 
+mod local;
 mod workloads;
 
 use std::path::PathBuf;

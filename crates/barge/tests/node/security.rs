@@ -3,8 +3,6 @@
 //! and CA, allowed exactly what RBAC grants the account. (The client is the real kubectl run
 //! with `nsenter --net` into the pod: busybox's TLS cannot talk to rustls.)
 
-use std::time::Duration;
-
 use crate::{IMAGE, Node, can_run};
 
 /// This machine's address towards its default route (the API server listens there, so that
