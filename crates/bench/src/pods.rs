@@ -140,11 +140,35 @@ async fn workload(node: &mut Node, o: &Options, f: &mut Figures) -> Result<()> {
         "s",
         None,
     );
+    let first_ready = node.ready_after.unwrap_or_default();
+    f.push(
+        "first start → node Ready (fresh data dir)",
+        first_ready.as_secs_f64(),
+        "s",
+        None,
+    );
+    // A restart with the data (and the images) in place: what a user waits for every time.
+    node.stop_server().await;
+    node.start().await?;
+    f.push(
+        "restart → node Ready (images present)",
+        node.ready_after.unwrap_or_default().as_secs_f64(),
+        "s",
+        Some(Goal::below(2.0)),
+    );
     let client = Client::new(node.kubeconfig()?)?;
     let conn = client.connect(Protocol::Http2).await?;
     prepare_namespace(&conn).await?;
     let server = node.server_pid()?;
-    f.rss("server+agent RSS, idle", Some(server))?;
+    // Idle: the first syncs done, nothing running.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let idle = Memory::of(server)?.rss as f64 / MIB;
+    f.push(
+        "server+agent RSS, idle",
+        idle,
+        "MiB",
+        Some(Goal::below(60.0)),
+    );
     f.rss("containerd RSS, idle", node.containerd_pid())?;
     for (round, &rate) in o.rates.iter().enumerate() {
         let label = rate_label(rate);
@@ -1116,6 +1140,8 @@ struct Node {
     port: u16,
     server: Option<std::process::Child>,
     kubeconfig: Option<Kubeconfig>,
+    /// From the server's start to its node Ready (images present), at the last start.
+    ready_after: Option<Duration>,
     /// The cgroup hierarchies that had a `barge` directory before the run (kept).
     barge_cgroups_before: HashSet<PathBuf>,
     cleaned: bool,
@@ -1171,6 +1197,7 @@ impl Node {
             port: free_port()?,
             server: None,
             kubeconfig: None,
+            ready_after: None,
             barge_cgroups_before,
             cleaned: false,
         })
@@ -1238,7 +1265,12 @@ impl Node {
             String::from_utf8_lossy(&out.stderr).trim()
         );
 
-        let log = std::fs::File::create(self.log_path()).context("cannot create the log")?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .context("cannot create the log")?;
+        let spawned = Instant::now();
         let mut child = {
             use std::os::unix::process::CommandExt;
             std::process::Command::new(&exe)
@@ -1308,6 +1340,7 @@ impl Node {
             self.check_server()?;
             let (status, body) = conn.call(Method::GET, &path, None).await?;
             if status == StatusCode::OK && node_ready(&serde_json::from_slice(&body)?) {
+                self.ready_after = Some(spawned.elapsed());
                 break;
             }
             ensure!(
@@ -1408,6 +1441,24 @@ impl Node {
 
     /// Removes everything: pods through the API (while the server runs), the server by
     /// SIGTERM, then by force whatever is left; an error names what could not be removed.
+    /// Stops the server with SIGTERM (containers keep running), killing it after 30 s.
+    async fn stop_server(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                eprintln!("barge server did not stop within 30 s of SIGTERM: killing it");
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+
     async fn teardown(&mut self) -> Result<()> {
         if self.check_server().is_ok() && self.server.is_some() && self.kubeconfig.is_some() {
             let deleted = async {
@@ -1425,20 +1476,7 @@ impl Node {
                 eprintln!("deleting the pods through the API: {e:#} (removing them by force)");
             }
         }
-        if let Some(mut child) = self.server.take() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            if matches!(child.try_wait(), Ok(None)) {
-                eprintln!("barge server did not stop within 30 s of SIGTERM: killing it");
-                let _ = child.kill();
-            }
-            let _ = child.wait();
-        }
+        self.stop_server().await;
         self.force_clean();
         let left = self.leftovers();
         ensure!(

@@ -13,8 +13,9 @@ use tracing::{info, warn};
 
 use crate::Error;
 
-/// The routing protocol number of Barge's routes (`ip route ... proto 186`).
-pub const PROTO: &str = "186";
+/// The routing protocol number of Barge's routes (`ip route ... proto 77`): one no routing daemon
+/// uses (`/etc/iproute2/rt_protos` names 186, for instance, `bgp`).
+pub const PROTO: &str = "77";
 
 /// An IPv4 network, `a.b.c.d/len`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,6 +7,7 @@
 //! by force), containerd and its shims (by their socket path), the bridge, the cgroups and
 //! the directories.
 
+mod durability;
 mod multinode;
 mod network;
 mod pods;
@@ -236,6 +237,14 @@ impl Node {
         }
     }
 
+    /// Kills the server process with SIGKILL (a crash: no clean-up of any kind).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// `barge <args> --data-dir D --run-dir R <files>`: its stdout.
     pub fn barge(&self, args: &[&str], files: &[&Path]) -> String {
         let out = std::process::Command::new(BARGE)
@@ -281,6 +290,17 @@ impl Node {
             self.log_tail()
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kubectl apply` of a manifest (JSON or YAML), which must succeed.
+    pub async fn apply(&self, manifest: &str) {
+        let file = tempfile::Builder::new()
+            .prefix("barge-e2e-manifest-")
+            .tempfile()
+            .expect("a manifest file");
+        std::fs::write(file.path(), manifest).expect("manifest written");
+        self.ok(&["apply", "-f", file.path().to_str().unwrap_or_default()])
+            .await;
     }
 
     pub fn log_tail(&self) -> String {

@@ -243,14 +243,6 @@ fn echo_pod(name: &str, node: &str) -> String {
     )
 }
 
-async fn apply(node: &Node, manifest: &str) {
-    let path = std::env::temp_dir().join(format!("barge-e2e-mn-{}.json", std::process::id()));
-    std::fs::write(&path, manifest).expect("manifest written");
-    node.ok(&["apply", "-f", path.to_str().unwrap_or_default()])
-        .await;
-    let _ = std::fs::remove_file(path);
-}
-
 #[tokio::test]
 async fn pods_talk_across_nodes_and_reach_the_outside() {
     if !can_run() {
@@ -310,8 +302,8 @@ async fn pods_talk_across_nodes_and_reach_the_outside() {
         &www.path().join("httpd.log"),
     );
 
-    apply(&node, &echo_pod("echo-w", &worker.name)).await;
-    apply(&node, &echo_pod("client", &node.name)).await;
+    node.apply(&echo_pod("echo-w", &worker.name)).await;
+    node.apply(&echo_pod("client", &node.name)).await;
     for pod in ["echo-w", "client"] {
         node.ok(&[
             "expose",
@@ -394,15 +386,12 @@ async fn pods_talk_across_nodes_and_reach_the_outside() {
            b=$(timeout 3 wget -qO- http://client.default.svc.cluster.local/cgi-bin/ip); \
            case \"$a $b\" in *\"$me\"*\"$me\"*) exit 0;; esac; sleep 0.5; done; exit 1"
     );
-    apply(
-        &node,
-        &format!(
-            r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "probe-w"}},
+    node.apply(&format!(
+        r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "probe-w"}},
   "spec": {{"nodeName": "{}", "restartPolicy": "Never",
     "containers": [{{"name": "c", "image": "{IMAGE}", "command": ["sh", "-c", {script:?}]}}]}}}}"#,
-            worker.name
-        ),
-    )
+        worker.name
+    ))
     .await;
     node.eventually(
         "the worker's pod reached the other node",

@@ -25,14 +25,6 @@ async fn wget_from_pod(node: &Node, url: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-async fn apply_stdin(node: &Node, manifest: &str) {
-    let path = std::env::temp_dir().join(format!("barge-e2e-net-{}.yaml", std::process::id()));
-    std::fs::write(&path, manifest).expect("manifest written");
-    node.ok(&["apply", "-f", path.to_str().unwrap_or_default()])
-        .await;
-    let _ = std::fs::remove_file(path);
-}
-
 #[tokio::test]
 async fn services_dns_node_ports_and_load_balancers() {
     if !can_run() {
@@ -238,8 +230,7 @@ async fn services_dns_node_ports_and_load_balancers() {
     .await;
 
     // DNS: a headless Service's pods, an ExternalName's alias, SRV for named ports.
-    apply_stdin(
-        &node,
+    node.apply(
         r#"apiVersion: v1
 kind: Service
 metadata: {name: web-headless}

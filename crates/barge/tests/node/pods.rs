@@ -14,14 +14,6 @@ fn pod(name: &str, restart: &str, script: &str, extra_container: &str) -> String
     )
 }
 
-async fn apply(node: &Node, manifest: &str) {
-    let path = std::env::temp_dir().join(format!("barge-e2e-{}.json", std::process::id()));
-    std::fs::write(&path, manifest).expect("manifest written");
-    node.ok(&["apply", "-f", path.to_str().unwrap_or_default()])
-        .await;
-    let _ = std::fs::remove_file(path);
-}
-
 #[tokio::test]
 async fn deployment_runs_in_real_containers_and_survives_an_agent_restart() {
     if !can_run() {
@@ -135,9 +127,11 @@ async fn crashes_restart_with_back_off_and_oom_kills_show() {
         return;
     }
     let node = Node::start().await;
-    apply(&node, &pod("crash", "Always", "echo dying; exit 1", "")).await;
+    node.apply(&pod("crash", "Always", "echo dying; exit 1", ""))
+        .await;
     let limits = r#", "resources": {"limits": {"memory": "32Mi"}}"#;
-    apply(&node, &pod("hog", "Never", "tail /dev/zero", limits)).await;
+    node.apply(&pod("hog", "Never", "tail /dev/zero", limits))
+        .await;
 
     node.eventually(
         "crash shows CrashLoopBackOff",
@@ -228,23 +222,22 @@ async fn probes_restart_live_containers_and_gate_readiness() {
     let node = Node::start().await;
     // Liveness: healthy while /tmp/alive exists, which the container removes after 3 s.
     let liveness = r#", "livenessProbe": {"exec": {"command": ["test", "-e", "/tmp/alive"]}, "periodSeconds": 1, "failureThreshold": 1}"#;
-    apply(
-        &node,
-        &pod(
-            "live",
-            "Always",
-            "touch /tmp/alive; sleep 3; rm /tmp/alive; sleep 3600",
-            liveness,
-        ),
-    )
+    node.apply(&pod(
+        "live",
+        "Always",
+        "touch /tmp/alive; sleep 3; rm /tmp/alive; sleep 3600",
+        liveness,
+    ))
     .await;
     // Readiness: an HTTP probe on a port nothing listens on.
     let readiness =
         r#", "readinessProbe": {"httpGet": {"path": "/", "port": 9999}, "periodSeconds": 1}"#;
-    apply(
-        &node,
-        &pod("unready", "Always", "exec httpd -f -p 8080", readiness),
-    )
+    node.apply(&pod(
+        "unready",
+        "Always",
+        "exec httpd -f -p 8080",
+        readiness,
+    ))
     .await;
 
     node.eventually(
@@ -346,7 +339,7 @@ async fn imported_images_config_maps_that_follow_updates_and_service_links() {
       "volumeMounts": [{{"name": "cfg", "mountPath": "/etc/cfg"}}]}}],
     "volumes": [{{"name": "cfg", "configMap": {{"name": "settings"}}}}]}}}}"#
     );
-    apply(&node, &manifest).await;
+    node.apply(&manifest).await;
     node.ok(&[
         "wait",
         "--for=condition=Ready",
