@@ -1,7 +1,9 @@
 //! `barge cluster` as users run it (root only: the test skips with a message otherwise):
 //! `create` with three real nodes (the server and two agents in network namespaces of their
-//! own), a Deployment spread over them, a worker killed with `stop-node` and its pods
-//! replaced elsewhere, then `delete` twice and a check that nothing of the cluster is left.
+//! own), a Deployment spread over them behind a NodePort Service that answers from every
+//! node, a worker killed with `stop-node` and its pods replaced elsewhere while the Service
+//! keeps answering from the other nodes, then `delete` twice and a check that nothing of the
+//! cluster is left.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -252,9 +254,9 @@ impl Drop for Outside {
     }
 }
 
-/// `GET /` from the host, straight to a pod's address.
-fn http_get(ip: &str) -> Option<String> {
-    let addr: SocketAddr = format!("{ip}:8080").parse().ok()?;
+/// `GET /` from the host at `ip:port` (a pod's address, or a node's NodePort).
+fn http_get(ip: &str, port: u16) -> Option<String> {
+    let addr: SocketAddr = format!("{ip}:{port}").parse().ok()?;
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
     s.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
@@ -283,7 +285,18 @@ const DEPLOYMENT: &str = r#"{"apiVersion": "apps/v1", "kind": "Deployment",
           "whenUnsatisfiable": "DoNotSchedule", "nodeTaintsPolicy": "Honor",
           "labelSelector": {"matchLabels": {"app": "web"}}}],
         "containers": [{"name": "httpd", "image": "IMAGE",
-          "command": ["sh", "-c", "mkdir -p /www && echo ok > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}}}"#;
+          "command": ["sh", "-c", "mkdir -p /www && echo served-by-$(hostname) > /www/index.html && exec httpd -f -p 8080 -h /www"]}]}}}}"#;
+
+/// The Deployment's pods behind a NodePort on every node.
+const SERVICE: &str = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+  "spec": {"type": "NodePort", "selector": {"app": "web"},
+    "ports": [{"port": 80, "targetPort": 8080}]}}"#;
+
+/// The pod that answered a GET (`served-by-<pod>` in the body).
+fn served_by(answer: &str) -> Option<String> {
+    let start = answer.find("served-by-")? + "served-by-".len();
+    answer[start..].split_whitespace().next().map(str::to_owned)
+}
 
 #[test]
 fn create_survive_a_node_failure_and_delete_without_leftovers() {
@@ -382,7 +395,55 @@ fn create_survive_a_node_failure_and_delete_without_leftovers() {
         cluster.eventually(
             &format!("the host reaches {pod} on {node} at {ip}"),
             Duration::from_secs(30),
-            || http_get(ip).is_some_and(|a| a.contains("ok")),
+            || http_get(ip, 8080).is_some_and(|a| a.contains(&format!("served-by-{pod}\n"))),
+        );
+    }
+
+    // The Service answers from every node: each node's NodePort reaches all three pods
+    // (those on the other nodes too).
+    cluster.apply(SERVICE);
+    let node_port: u16 = cluster
+        .ok(&[
+            "get",
+            "svc",
+            "web",
+            "-o",
+            "jsonpath={.spec.ports[0].nodePort}",
+        ])
+        .parse()
+        .expect("a NodePort");
+    let addresses = cluster.ok(&[
+        "get",
+        "nodes",
+        "--no-headers",
+        "-o",
+        "custom-columns=N:.metadata.name,IP:.status.addresses[?(@.type==\"InternalIP\")].address",
+    ]);
+    let node_ip = |node: &str| -> String {
+        addresses
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|w| w.len() == 2 && w[0] == node)
+            .map(|w| w[1].to_owned())
+            .unwrap_or_else(|| panic!("{node}'s InternalIP in:\n{addresses}"))
+    };
+    let pod_names: std::collections::BTreeSet<String> =
+        pods.iter().map(|(p, _, _)| p.clone()).collect();
+    for i in 1..=3 {
+        let ip = node_ip(&cluster.node(i));
+        eprintln!("asking the NodePort at {ip}:{node_port}");
+        let mut seen = std::collections::BTreeSet::new();
+        cluster.eventually(
+            &format!("{ip}:{node_port} reaches all three pods"),
+            Duration::from_secs(60),
+            || {
+                for _ in 0..10 {
+                    if let Some(pod) = http_get(&ip, node_port).as_deref().and_then(served_by) {
+                        seen.insert(pod);
+                    }
+                }
+                seen == pod_names
+            },
         );
     }
 
@@ -427,10 +488,29 @@ fn create_survive_a_node_failure_and_delete_without_leftovers() {
     let procs = std::fs::read_to_string(cgroup.join("cgroup.procs")).unwrap_or_default();
     assert!(procs.trim().is_empty(), "node 2's pods still run: {procs}");
     assert!(output("ip", &["netns", "list"]).contains(&format!("bc-{name}-2")));
+    // Meanwhile the Service is asked on the other two nodes. Until the dead pod leaves its
+    // endpoints a connection may still land on it (as with kube-proxy); from then on every
+    // request must be answered.
+    let survivors = [node_ip(&cluster.node(1)), node_ip(&cluster.node(3))];
+    let mut answered = [0usize; 2];
+    let mut asked = 0usize;
+    let mut ask_survivors = |answered: &mut [usize; 2]| {
+        asked += 1;
+        for (count, ip) in answered.iter_mut().zip(&survivors) {
+            if http_get(ip, node_port)
+                .as_deref()
+                .and_then(served_by)
+                .is_some()
+            {
+                *count += 1;
+            }
+        }
+    };
     cluster.eventually(
         "the stopped node is no longer Ready",
         Duration::from_secs(90),
         || {
+            ask_survivors(&mut answered);
             let out = cluster.kubectl(&[
                 "get",
                 "node",
@@ -443,9 +523,60 @@ fn create_survive_a_node_failure_and_delete_without_leftovers() {
         },
     );
     cluster.eventually(
+        "the Service has no ready endpoint on the stopped node",
+        Duration::from_secs(60),
+        || {
+            ask_survivors(&mut answered);
+            let endpoints = cluster.ok(&[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=web",
+                "-o",
+                "jsonpath={range .items[*].endpoints[*]}{.nodeName}={.conditions.ready} {end}",
+            ]);
+            !endpoints.contains(&format!("{victim}=true"))
+        },
+    );
+    let tries = asked;
+    assert!(
+        answered.iter().all(|&n| n > 0),
+        "each remaining node answered while the stopped node's pod was still an endpoint: \
+         {answered:?} of {tries} requests to {survivors:?}"
+    );
+    eprintln!("answers while the dead pod was an endpoint: {answered:?} of {tries}");
+    // The proxies follow the endpoints within moments.
+    let mut in_a_row = 0;
+    cluster.eventually(
+        "both remaining nodes answer 5 times in a row",
+        Duration::from_secs(20),
+        || {
+            let all = survivors.iter().all(|ip| {
+                http_get(ip, node_port)
+                    .as_deref()
+                    .and_then(served_by)
+                    .is_some()
+            });
+            in_a_row = if all { in_a_row + 1 } else { 0 };
+            in_a_row >= 5
+        },
+    );
+    let strict = std::cell::Cell::new(0usize);
+    let must_answer = |ip: &str| -> String {
+        strict.set(strict.get() + 1);
+        let answer = http_get(ip, node_port);
+        answer
+            .as_deref()
+            .and_then(served_by)
+            .unwrap_or_else(|| panic!("{ip}:{node_port} did not answer: {answer:?}"))
+    };
+    cluster.eventually(
         "the Deployment is back to 3 available pods, none on the stopped node",
         Duration::from_secs(120),
         || {
+            for ip in &survivors {
+                must_answer(ip);
+            }
             let available = String::from_utf8_lossy(
                 &cluster
                     .kubectl(&[
@@ -461,6 +592,26 @@ fn create_survive_a_node_failure_and_delete_without_leftovers() {
             let pods = cluster.web_pods();
             available == "3" && pods.len() == 3 && pods.iter().all(|(_, n, _)| *n != victim)
         },
+    );
+    // ...and the replacement serves too: each remaining node reaches the three pods now.
+    let pod_names: std::collections::BTreeSet<String> =
+        cluster.web_pods().into_iter().map(|(p, _, _)| p).collect();
+    for ip in &survivors {
+        let mut seen = std::collections::BTreeSet::new();
+        cluster.eventually(
+            &format!("{ip}:{node_port} reaches the three pods after the failure"),
+            Duration::from_secs(30),
+            || {
+                for _ in 0..10 {
+                    seen.insert(must_answer(ip));
+                }
+                seen.is_superset(&pod_names)
+            },
+        );
+    }
+    eprintln!(
+        "every one of {} requests to {survivors:?} answered once the endpoint left",
+        strict.get()
     );
 
     // delete, twice: the second finds nothing.

@@ -13,6 +13,7 @@ mod network;
 mod pods;
 mod security;
 mod streaming;
+mod walkthrough;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};

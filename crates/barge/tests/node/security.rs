@@ -134,6 +134,43 @@ async fn a_pod_uses_the_api_as_rbac_allows_its_service_account() {
         !ok && out.contains("Forbidden"),
         "view reads no secrets: {out}"
     );
+    let can_i = |verb: &'static str| {
+        let node = &node;
+        async move {
+            let out = node
+                .kubectl(&[
+                    "auth",
+                    "can-i",
+                    verb,
+                    "secrets",
+                    "--as=system:serviceaccount:default:reader",
+                ])
+                .await;
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        }
+    };
+    assert_eq!(can_i("list").await, "no");
+    // A Role for secrets, bound to the account: now it may list them, and kubectl says so.
+    node.ok(&[
+        "create",
+        "role",
+        "secret-reader",
+        "--verb=get,list",
+        "--resource=secrets",
+    ])
+    .await;
+    node.ok(&[
+        "create",
+        "rolebinding",
+        "reader-secrets",
+        "--role=secret-reader",
+        "--serviceaccount=default:reader",
+    ])
+    .await;
+    let (ok, out) = kubectl_in_pod(&node, &account, &["get", "secrets"]).await;
+    assert!(ok, "granted secrets: {out}");
+    assert_eq!(can_i("list").await, "yes");
+    assert_eq!(can_i("delete").await, "no");
     let (ok, out) = kubectl_in_pod(
         &node,
         &account,
