@@ -3,10 +3,16 @@
 //! sends the cluster DNS Service's traffic to that server.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use barge_client::Informer;
 use barge_kubelet::agent::{self, Agent};
 use barge_proxy::routes::Cidr;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::Api;
+use kube::runtime::watcher;
 use tracing::info;
 
 /// The Service every node answers itself.
@@ -43,9 +49,29 @@ impl Node {
         let gateway = Cidr::parse(&agent.pod_cidr)
             .with_context(|| format!("invalid pod CIDR {:?}", agent.pod_cidr))?
             .gateway();
+        // One watch of Services and EndpointSlices for both the DNS server and the proxy.
+        let config = || watcher::Config::default().any_semantic();
+        let services = Informer::builder().start(Api::<Service>::all(client.clone()), config());
+        let slices = Informer::builder().start(Api::<EndpointSlice>::all(client.clone()), config());
+        let nodes = Informer::builder().start(
+            Api::<k8s_openapi::api::core::v1::Node>::all(client.clone()),
+            config(),
+        );
+        // As CoreDNS does, wait a little for the first lists before answering.
+        let listed = async {
+            services.synced().await;
+            slices.synced().await;
+        };
+        if tokio::time::timeout(Duration::from_secs(5), listed)
+            .await
+            .is_err()
+        {
+            tracing::warn!("Services and EndpointSlices not listed yet; serving anyway");
+        }
         let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let dns = barge_dns::start(
-            client.clone(),
+        let dns = barge_dns::start_with(
+            services.clone(),
+            slices.clone(),
             barge_dns::Options {
                 listen: SocketAddr::new(IpAddr::V4(gateway), network.dns_port),
                 cluster_domain,
@@ -53,7 +79,6 @@ impl Node {
                 ttl: 5,
             },
         )
-        .await
         .context("starting the node's DNS server")?;
         info!(address = %dns.local_addr(), "cluster DNS served");
         let mut proxy = barge_proxy::Options::new(node_name);
@@ -64,7 +89,7 @@ impl Node {
             DNS_SERVICE.1.to_owned(),
             dns.local_addr(),
         ));
-        let proxy = barge_proxy::start(client, proxy)?;
+        let proxy = barge_proxy::start_with(services, slices, Some(nodes), proxy)?;
         Ok(Self { agent, dns, proxy })
     }
 
