@@ -71,6 +71,47 @@ pub struct Node {
     pub bind_address: String,
     pub node_ip: Option<String>,
     server: Option<std::process::Child>,
+    /// Held for the node's life: its networks' second octet, which no other test node uses.
+    _octet: Octet,
+}
+
+/// The second octet of a test node's networks (`10.N.0.0/16`), reserved machine-wide with a
+/// file made with `create_new` (tests run in parallel processes: two nodes with one pod
+/// network would share a gateway address, where each node's DNS server listens), skipping
+/// networks the machine uses already; released on drop.
+#[derive(Debug)]
+struct Octet(u8, PathBuf);
+
+impl Octet {
+    fn reserve(seed: u32) -> Self {
+        let used = std::process::Command::new("ip")
+            .args(["-4", "-o", "addr"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for i in 0..150 {
+            let octet = 100 + ((seed + i) % 150) as u8;
+            if used.contains(&format!(" 10.{octet}.")) {
+                continue;
+            }
+            let path = PathBuf::from(format!("/run/barge-e2e-octet-{octet}"));
+            if std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+                .is_ok()
+            {
+                return Self(octet, path);
+            }
+        }
+        panic!("no free 10.N.0.0/16 for a test node");
+    }
+}
+
+impl Drop for Octet {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.1);
+    }
 }
 
 impl Node {
@@ -98,7 +139,8 @@ impl Node {
         let hash = name
             .bytes()
             .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
-        let octet = 100 + (hash % 150) as u8;
+        let octet = Octet::reserve(hash);
+        let octet_value = octet.0;
         let mut node = Self {
             kubeconfig: dir.path().join("kubeconfig"),
             run_dir: PathBuf::from(format!("/run/barge-e2e-{id}-{unique}")),
@@ -106,9 +148,9 @@ impl Node {
                 .chars()
                 .filter(char::is_ascii_alphanumeric)
                 .collect(),
-            cidr: format!("10.{octet}.0.0/17"),
-            service_cidr: format!("10.{octet}.128.0/17"),
-            cluster_dns: format!("10.{octet}.128.10"),
+            cidr: format!("10.{octet_value}.0.0/17"),
+            service_cidr: format!("10.{octet_value}.128.0/17"),
+            cluster_dns: format!("10.{octet_value}.128.10"),
             nft_table: format!("barge-{name}"),
             bind_address: "127.0.0.1".to_owned(),
             node_ip: None,
@@ -116,6 +158,7 @@ impl Node {
             port: free_port(),
             dir,
             server: None,
+            _octet: octet,
         };
         // The air-gap path: an image tarball in the agent's images directory at start.
         let images = node.data_dir().join("agent").join("images");
@@ -213,6 +256,8 @@ impl Node {
                 "8s",
             ])
             .env("RUST_LOG", "info")
+            // An error ends the log in its message, not in a backtrace.
+            .env("RUST_BACKTRACE", "0")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
