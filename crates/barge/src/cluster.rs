@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use barge_proxy::routes::Cidr;
+use base64::Engine;
 use clap::{Args, Subcommand};
 use kube::core::{ApiResource, DynamicObject};
 use serde::{Deserialize, Serialize};
@@ -1680,47 +1681,16 @@ fn cni_cache_files(roots: &[PathBuf]) -> Vec<PathBuf> {
         let Ok(json) = serde_json::from_slice::<serde_json::Value>(&text) else {
             continue;
         };
-        let config = json["config"].as_str().and_then(base64_decode);
+        // libcni's `config` field: the network config, standard base64.
+        let config = json["config"]
+            .as_str()
+            .and_then(|c| base64::engine::general_purpose::STANDARD.decode(c).ok());
         let config = config.map(|c| String::from_utf8_lossy(&c).into_owned());
         if config.is_some_and(|c| roots.iter().any(|r| c.contains(r.as_str()))) {
             out.push(e.path());
         }
     }
     out
-}
-
-/// Standard base64 with padding (libcni's `config` field).
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let value = |c: u8| -> Option<u32> {
-        Some(match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let bytes: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    let data = bytes
-        .strip_suffix(b"==")
-        .or_else(|| bytes.strip_suffix(b"="))
-        .unwrap_or(&bytes);
-    let mut out = Vec::with_capacity(data.len() * 3 / 4);
-    for chunk in data.chunks(4) {
-        let mut n = 0u32;
-        for (i, c) in chunk.iter().enumerate() {
-            n |= value(*c)? << (18 - 6 * i);
-        }
-        let full = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        match chunk.len() {
-            4 => out.extend_from_slice(&full),
-            3 => out.extend_from_slice(&full[..2]),
-            2 => out.push(full[0]),
-            _ => return None,
-        }
-    }
-    Some(out)
 }
 
 /// containerd processes by the pid files in the cluster's run dirs (for a containerd whose
@@ -2031,15 +2001,6 @@ mod tests {
             &["docker.io/library/busybox:1.36".to_owned()],
             "busybox:1.35"
         ));
-    }
-
-    #[test]
-    fn base64() {
-        assert_eq!(base64_decode("aGVsbG8=").as_deref(), Some(&b"hello"[..]));
-        assert_eq!(base64_decode("aGVsbG8h").as_deref(), Some(&b"hello!"[..]));
-        assert_eq!(base64_decode("aGk=").as_deref(), Some(&b"hi"[..]));
-        assert_eq!(base64_decode("").as_deref(), Some(&b""[..]));
-        assert_eq!(base64_decode("a?=="), None);
     }
 
     #[test]
