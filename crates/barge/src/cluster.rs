@@ -31,6 +31,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
+use barge_kubelet::volumes::MountTable;
 use barge_proxy::routes::Cidr;
 use base64::Engine;
 use clap::{Args, Subcommand};
@@ -1430,50 +1431,18 @@ fn kill_until_gone(what: &str, find: impl Fn() -> BTreeSet<u32>) -> Result<usize
     }
 }
 
-/// Mount points under one of `roots`, deepest first.
+/// Mount points at or under one of `roots`, deepest first.
 fn mounts_under(roots: &[PathBuf]) -> Vec<String> {
-    let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let roots: Vec<String> = roots
-        .iter()
-        .map(|r| r.to_string_lossy().trim_end_matches('/').to_owned())
-        .collect();
-    let mut out: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(unescape_mount)
-        .filter(|m| {
-            roots
-                .iter()
-                .any(|r| m == r || m.starts_with(&format!("{r}/")))
-        })
-        .collect();
+    let table = MountTable::read().unwrap_or_default();
+    let mut out: Vec<String> = Vec::new();
+    for root in roots {
+        let below = table.below(root).into_iter();
+        let at = table.fs_type(root).map(|_| root.clone());
+        out.extend(below.chain(at).map(|m| m.to_string_lossy().into_owned()));
+    }
     out.sort_by_key(|m| std::cmp::Reverse(m.len()));
     out.dedup();
     out
-}
-
-/// Mount points in mountinfo escape space, tab, newline and backslash as `\ooo`.
-fn unescape_mount(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'\\'
-            && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4]
-                .iter()
-                .all(|b| (b'0'..=b'7').contains(b))
-        {
-            let code =
-                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
-            out.push(code);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Removes `dir` and the directories below it, deepest first (cgroup directories hold only
@@ -1962,13 +1931,6 @@ mod tests {
         assert_eq!(s.node("2").unwrap().name, "dev-2");
         assert_eq!(s.node("dev-1").unwrap().index, 1);
         assert!(s.node("dev-3").is_err());
-    }
-
-    #[test]
-    fn mount_points_are_unescaped() {
-        assert_eq!(unescape_mount("/a\\040b"), "/a b");
-        assert_eq!(unescape_mount("/plain"), "/plain");
-        assert_eq!(unescape_mount("/end\\"), "/end\\");
     }
 
     #[test]

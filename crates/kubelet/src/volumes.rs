@@ -53,10 +53,11 @@ use k8s_cri::v1::{KeyValue, Mount};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Volume};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+pub use empty_dir::MountTable;
 pub use hosts::pod_hostname_and_domain;
 
 use crate::objects::PodObjects;
-use empty_dir::{Medium, MountTable};
+use empty_dir::Medium;
 use payload::{Errors, FileProjection, Payload, go_quote};
 
 const EMPTY_DIR: &str = "kubernetes.io~empty-dir";

@@ -271,14 +271,14 @@ fn no_huge_pages(medium: &str) -> String {
 
 /// One line of `/proc/self/mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct MountEntry {
+pub struct MountEntry {
     pub mount_point: PathBuf,
     pub fs_type: String,
 }
 
 /// The mount table, read once per operation.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct MountTable(Vec<MountEntry>);
+pub struct MountTable(Vec<MountEntry>);
 
 impl MountTable {
     pub fn read() -> Result<Self, String> {
