@@ -11,21 +11,21 @@ use serde_json::{Value, json};
 /// The file name containerd reads (the only file in the conf dir).
 pub const CONFLIST: &str = "10-barge.conflist";
 
-/// The conflist for a node's pod CIDR (IPv4 `a.b.c.d/len`).
-pub fn conflist(bridge: &str, pod_cidr: &str, ipam_dir: &Path) -> Result<Value> {
-    let (net, len) = pod_cidr
-        .split_once('/')
-        .with_context(|| format!("invalid pod CIDR {pod_cidr:?}"))?;
-    let net: Ipv4Addr = net
-        .parse()
-        .with_context(|| format!("invalid pod CIDR {pod_cidr:?}"))?;
-    let len: u8 = len
-        .parse()
-        .with_context(|| format!("invalid pod CIDR {pod_cidr:?}"))?;
+/// The pods' gateway on a pod CIDR (its first address) and the CIDR's prefix length.
+fn gateway(pod_cidr: &str) -> Result<(Ipv4Addr, u8)> {
+    let invalid = || format!("invalid pod CIDR {pod_cidr:?}");
+    let (net, len) = pod_cidr.split_once('/').with_context(invalid)?;
+    let net: Ipv4Addr = net.parse().with_context(invalid)?;
+    let len: u8 = len.parse().with_context(invalid)?;
     if len > 30 {
         bail!("pod CIDR {pod_cidr} is too small");
     }
-    let gateway = Ipv4Addr::from(u32::from(net) + 1);
+    Ok((Ipv4Addr::from(u32::from(net) + 1), len))
+}
+
+/// The conflist for a node's pod CIDR (IPv4 `a.b.c.d/len`).
+pub fn conflist(bridge: &str, pod_cidr: &str, ipam_dir: &Path) -> Result<Value> {
+    let (gateway, _) = gateway(pod_cidr)?;
     Ok(json!({
         "cniVersion": "1.0.0",
         "name": "barge",
@@ -63,13 +63,8 @@ pub fn write(conf_dir: &Path, bridge: &str, pod_cidr: &str, ipam_dir: &Path) -> 
 /// would make it at the first pod, but the node's DNS server listens on that address before any
 /// pod runs). The plugin accepts a bridge that has its gateway address already.
 pub async fn ensure_bridge(bridge: &str, pod_cidr: &str) -> Result<()> {
-    let (net, len) = pod_cidr
-        .split_once('/')
-        .with_context(|| format!("invalid pod CIDR {pod_cidr:?}"))?;
-    let net: Ipv4Addr = net
-        .parse()
-        .with_context(|| format!("invalid pod CIDR {pod_cidr:?}"))?;
-    let gateway = format!("{}/{len}", Ipv4Addr::from(u32::from(net) + 1));
+    let (gateway, len) = gateway(pod_cidr)?;
+    let gateway = format!("{gateway}/{len}");
     let exists = tokio::process::Command::new("ip")
         .args(["link", "show", "dev", bridge])
         .stdout(std::process::Stdio::null())
