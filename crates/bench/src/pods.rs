@@ -162,12 +162,24 @@ async fn workload(node: &mut Node, o: &Options, f: &mut Figures) -> Result<()> {
     let server = node.server_pid()?;
     // Idle: the first syncs done, nothing running.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let idle = Memory::of(server)?.rss as f64 / MIB;
+    let idle = Memory::of(server)?;
     f.push(
         "server+agent RSS, idle",
-        idle,
+        idle.rss as f64 / MIB,
         "MiB",
         Some(Goal::below(60.0)),
+    );
+    f.push(
+        "  of which anonymous (heap, stacks)",
+        idle.anonymous as f64 / MIB,
+        "MiB",
+        None,
+    );
+    f.push(
+        "  of which file-backed (the binary's pages)",
+        idle.file as f64 / MIB,
+        "MiB",
+        None,
     );
     f.rss("containerd RSS, idle", node.containerd_pid())?;
     for (round, &rate) in o.rates.iter().enumerate() {

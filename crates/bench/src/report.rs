@@ -14,6 +14,9 @@ pub(crate) const MIB: f64 = 1024.0 * 1024.0;
 pub(crate) struct Memory {
     pub(crate) rss: u64,
     pub(crate) peak: u64,
+    /// Of `rss`: anonymous pages (heap, stacks), and pages of files (the binary's code).
+    pub(crate) anonymous: u64,
+    pub(crate) file: u64,
 }
 
 impl Memory {
@@ -40,6 +43,8 @@ impl Memory {
         Some(Self {
             rss: field("VmRSS")?,
             peak: field("VmHWM")?,
+            anonymous: field("RssAnon").unwrap_or(0),
+            file: field("RssFile").unwrap_or(0),
         })
     }
 }
@@ -185,12 +190,14 @@ mod tests {
 
     #[test]
     fn reads_rss_and_peak_from_proc_status() {
-        let status = "Name:\tbarge\nVmPeak:\t  900000 kB\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\nRssAnon:\t 1 kB\n";
+        let status = "Name:\tbarge\nVmPeak:\t  900000 kB\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\nRssAnon:\t 1 kB\nRssFile:\t 20479 kB\n";
         assert_eq!(
             Memory::parse(status),
             Some(Memory {
                 rss: 20 * 1024 * 1024,
-                peak: 40 * 1024 * 1024
+                peak: 40 * 1024 * 1024,
+                anonymous: 1024,
+                file: 20479 * 1024,
             })
         );
         // Kernel threads have no VmRSS line.
