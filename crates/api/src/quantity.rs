@@ -249,6 +249,11 @@ impl Quantity {
         self.scaled(-3)
     }
 
+    /// The value in billionths, rounded up (CPU in nano-cores), saturating.
+    pub fn nano_value(&self) -> i128 {
+        self.scaled(-9)
+    }
+
     /// The value rounded up to a whole number (upstream's `Value`), saturating.
     pub fn value(&self) -> i128 {
         self.scaled(0)

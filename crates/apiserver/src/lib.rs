@@ -27,6 +27,7 @@ pub mod printing;
 pub mod proxy;
 mod raw;
 pub mod request;
+mod resource_metrics;
 pub mod reviews;
 pub mod router;
 mod services;
@@ -67,6 +68,9 @@ pub struct Config {
     /// Whether the API server itself empties a deleted namespace (when no namespace
     /// controller runs, as in API-only tests).
     pub finalize_namespaces: bool,
+    /// The window of the nodes' CPU rates (their agents' `--metric-resolution`), reported by
+    /// the metrics API.
+    pub metric_resolution: std::time::Duration,
 }
 
 impl Config {
@@ -80,6 +84,7 @@ impl Config {
             node_port_range: (30000, 32767),
             default_toleration_seconds: 300,
             finalize_namespaces: true,
+            metric_resolution: std::time::Duration::from_secs(15),
         }
     }
 
@@ -122,6 +127,8 @@ pub struct ApiServer {
     pub signer: tokens::Signer,
     /// The RBAC policy in force.
     pub authz: authz::Authorizer,
+    /// The nodes' latest stats, for the metrics API.
+    pub(crate) node_stats: resource_metrics::NodeStats,
 }
 
 /// A running server.
@@ -155,6 +162,7 @@ impl Server {
             .map_err(|source| ServerError::Listen { addr, source })?;
         let mut registry = Registry::with_builtins();
         reviews::register(&mut registry);
+        resource_metrics::register(&mut registry);
         let state = Arc::new(ApiServer {
             store,
             registry: RwLock::new(registry),
@@ -167,6 +175,7 @@ impl Server {
             openapi: openapi::Documents::default(),
             signer,
             authz: authz::Authorizer::default(),
+            node_stats: resource_metrics::NodeStats::default(),
         });
         bootstrap::run(&state, addr)
             .await

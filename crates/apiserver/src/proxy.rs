@@ -488,37 +488,7 @@ async fn forward<B: RequestBody>(
         Bytes::new()
     };
 
-    let authority = if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    };
-    let dial_error =
-        |e: &dyn std::fmt::Display| ApiError::internal(format!("error dialing backend: {e}"));
-    let tcp = tokio::time::timeout(
-        DIAL_TIMEOUT,
-        tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port)),
-    )
-    .await
-    .map_err(|_| dial_error(&format!("dial tcp {authority}: i/o timeout")))?
-    .map_err(|e| dial_error(&format!("dial tcp {authority}: {e}")))?;
-    let _ = tcp.set_nodelay(true);
-    let server_name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']))
-        .map_err(|e| dial_error(&format!("invalid kubelet address {host:?}: {e}")))?
-        .to_owned();
-    let stream = tokio_rustls::TlsConnector::from(tls)
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| dial_error(&format!("tls: {e}")))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| dial_error(&e))?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.with_upgrades().await {
-            tracing::debug!(error = %e, "kubelet connection ended with an error");
-        }
-    });
-
+    let (mut sender, authority) = connect(tls, host, port).await?;
     let mut builder = http::Request::builder()
         .method(parts.method.clone())
         .uri(path)
@@ -585,6 +555,45 @@ async fn forward<B: RequestBody>(
     }
     out.body(EndOnError(Box::pin(resp.into_body())).boxed())
         .map_err(|e| ApiError::internal(format!("cannot build the response: {e}")))
+}
+
+/// An HTTP/1.1 connection to the kubelet at `host:port` over TLS, and its authority.
+pub(crate) async fn connect(
+    tls: Arc<rustls::ClientConfig>,
+    host: &str,
+    port: u16,
+) -> Result<(hyper::client::conn::http1::SendRequest<Full<Bytes>>, String), ApiError> {
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let dial_error =
+        |e: &dyn std::fmt::Display| ApiError::internal(format!("error dialing backend: {e}"));
+    let tcp = tokio::time::timeout(
+        DIAL_TIMEOUT,
+        tokio::net::TcpStream::connect((host.trim_matches(['[', ']']), port)),
+    )
+    .await
+    .map_err(|_| dial_error(&format!("dial tcp {authority}: i/o timeout")))?
+    .map_err(|e| dial_error(&format!("dial tcp {authority}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let server_name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']))
+        .map_err(|e| dial_error(&format!("invalid kubelet address {host:?}: {e}")))?
+        .to_owned();
+    let stream = tokio_rustls::TlsConnector::from(tls)
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| dial_error(&format!("tls: {e}")))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| dial_error(&e))?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.with_upgrades().await {
+            tracing::debug!(error = %e, "kubelet connection ended with an error");
+        }
+    });
+    Ok((sender, authority))
 }
 
 /// A kubelet's error answer as the API's: a `Status` body as it is, plain text as upstream's

@@ -12,7 +12,10 @@ use serde_json::json;
 use crate::authn::{self, Authenticated, Outcome};
 use crate::metrics::Labels;
 use crate::request::{self, Format, Query, Response};
-use crate::{ApiServer, KUBERNETES_VERSION, authz, discovery, handlers, openapi, reviews, watch};
+use crate::{
+    ApiServer, KUBERNETES_VERSION, authz, discovery, handlers, openapi, resource_metrics, reviews,
+    watch,
+};
 
 /// What a resource URL names.
 #[derive(Clone, Debug)]
@@ -298,6 +301,9 @@ async fn resource<B: RequestBody>(
         .ok_or_else(ApiError::unauthorized)?;
     if reviews::is_review(&target) {
         return reviews::create(&state, &user, &target, &parts.method, &ctype, &body).await;
+    }
+    if resource_metrics::is_metrics(&target) {
+        return resource_metrics::serve(&state, &target, &parts.method, &query, format).await;
     }
     if parts.method == Method::POST && target.name.is_none() {
         authz::node::restrict_create(&user, &target, &ctype, &body)?;

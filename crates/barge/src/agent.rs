@@ -51,6 +51,10 @@ pub struct AgentArgs {
     /// The port of the node's DNS server, on the pods' gateway address.
     #[arg(long, default_value_t = 53)]
     dns_port: u16,
+    /// How often the node's CPU and memory figures (`kubectl top`, the autoscaler) are
+    /// sampled; the rates are over this window.
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    pub metric_resolution: Duration,
 }
 
 fn label(text: &str) -> Result<(String, String), String> {
@@ -94,6 +98,7 @@ impl AgentArgs {
         opts.cluster_dns = self.cluster_dns;
         opts.bridge = self.cni_bridge.clone();
         opts.kubelet_port = self.kubelet_port;
+        opts.metric_resolution = self.metric_resolution;
         let mut labels: BTreeMap<String, String> = self.node_labels.iter().cloned().collect();
         for (k, v) in extra_labels {
             labels.insert((*k).to_owned(), (*v).to_owned());

@@ -76,6 +76,21 @@ pub struct ControllerArgs {
     /// gets the addresses of the Ready nodes, as k3s's ServiceLB does.
     #[arg(long, value_delimiter = ',')]
     servicelb_pool: Vec<IpAddr>,
+    /// How often each HorizontalPodAutoscaler is reconciled.
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    horizontal_pod_autoscaler_sync_period: Duration,
+    /// How long a scale-down waits for every recommendation of the window to agree.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    horizontal_pod_autoscaler_downscale_stabilization: Duration,
+    /// How far the ratio of usage to target may be from 1.0 without a rescale.
+    #[arg(long, default_value_t = 0.1)]
+    horizontal_pod_autoscaler_tolerance: f64,
+    /// How long after a pod starts its cpu samples may still include its start-up.
+    #[arg(long, default_value = "5m", value_parser = duration)]
+    horizontal_pod_autoscaler_cpu_initialization_period: Duration,
+    /// How long after start a pod that is not Ready counts as not yet started.
+    #[arg(long, default_value = "30s", value_parser = duration)]
+    horizontal_pod_autoscaler_initial_readiness_delay: Duration,
 }
 
 impl ControllerArgs {
@@ -85,6 +100,11 @@ impl ControllerArgs {
             node_monitor_period: self.node_monitor_period,
             cluster_cidr: self.cluster_cidr.clone(),
             load_balancer_pool: self.servicelb_pool.clone(),
+            hpa_sync_period: self.horizontal_pod_autoscaler_sync_period,
+            hpa_downscale_stabilization: self.horizontal_pod_autoscaler_downscale_stabilization,
+            hpa_tolerance: self.horizontal_pod_autoscaler_tolerance,
+            hpa_cpu_initialization_period: self.horizontal_pod_autoscaler_cpu_initialization_period,
+            hpa_initial_readiness_delay: self.horizontal_pod_autoscaler_initial_readiness_delay,
             ..Settings::default()
         }
     }
@@ -148,6 +168,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
     config.https_port = args.https_port;
     config.default_toleration_seconds = args.default_toleration_seconds;
+    config.metric_resolution = args.agent.metric_resolution;
     // The namespace controller empties deleted namespaces, unless it does not run here.
     config.finalize_namespaces = args.disable_controller_manager;
     let server = Server::start(config, store).await?;

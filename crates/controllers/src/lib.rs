@@ -18,6 +18,7 @@ pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
 pub mod gc;
+pub mod hpa;
 pub mod job;
 pub mod namespace;
 pub mod node_ipam;
@@ -41,6 +42,7 @@ use barge_client::{Informer, Writer};
 use k8s_openapi::api::apps::v1::{
     ControllerRevision, DaemonSet, Deployment, ReplicaSet, StatefulSet,
 };
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{
@@ -75,6 +77,17 @@ pub struct Settings {
     /// free for its ports. Empty (the default): every Ready node's InternalIP addresses, all
     /// of them for every Service, as k3s's ServiceLB.
     pub load_balancer_pool: Vec<IpAddr>,
+    /// How often each HorizontalPodAutoscaler is reconciled ([`hpa`], 15 s).
+    pub hpa_sync_period: Duration,
+    /// How long a scale-down waits for every recommendation of the window to agree, without
+    /// `spec.behavior` (and the scale-down window a behavior leaves unset), 5 min.
+    pub hpa_downscale_stabilization: Duration,
+    /// How far the ratio of usage to target may be from 1.0 without a rescale (0.1).
+    pub hpa_tolerance: f64,
+    /// How long after a pod starts its cpu samples may still include its start-up (5 min).
+    pub hpa_cpu_initialization_period: Duration,
+    /// How long after start a pod that is not Ready counts as not yet started (30 s).
+    pub hpa_initial_readiness_delay: Duration,
 }
 
 impl Default for Settings {
@@ -88,6 +101,11 @@ impl Default for Settings {
             workers: 4,
             root_ca: None,
             load_balancer_pool: Vec::new(),
+            hpa_sync_period: Duration::from_secs(15),
+            hpa_downscale_stabilization: Duration::from_secs(300),
+            hpa_tolerance: 0.1,
+            hpa_cpu_initialization_period: Duration::from_secs(300),
+            hpa_initial_readiness_delay: Duration::from_secs(30),
         }
     }
 }
@@ -113,6 +131,20 @@ pub struct Informers {
     pub cron_jobs: Informer<CronJob>,
     pub persistent_volume_claims: Informer<PersistentVolumeClaim>,
     pub pod_disruption_budgets: Informer<PodDisruptionBudget>,
+    pub horizontal_pod_autoscalers: Informer<HorizontalPodAutoscaler>,
+    /// The client the informers watch through, for the reads no cache holds (the HPA
+    /// controller's scale subresources, pod metrics and discovery); `None` when seeded.
+    pub client: Option<ApiClient>,
+}
+
+/// A [`Client`] that prints as a name (kube's does not implement `Debug`).
+#[derive(Clone)]
+pub struct ApiClient(pub Client);
+
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiClient")
+    }
 }
 
 /// Index name: pods by `spec.nodeName`.
@@ -185,6 +217,8 @@ impl Informers {
             cron_jobs: watch(Api::all(c.clone()), Builder::default()),
             persistent_volume_claims: watch(Api::all(c.clone()), Builder::default()),
             pod_disruption_budgets: watch(Api::all(c.clone()), Builder::default()),
+            horizontal_pod_autoscalers: watch(Api::all(c.clone()), Builder::default()),
+            client: Some(ApiClient(c.clone())),
         }
     }
 
@@ -212,6 +246,8 @@ impl Informers {
             cron_jobs: Informer::seeded([]),
             persistent_volume_claims: Informer::seeded([]),
             pod_disruption_budgets: Informer::seeded([]),
+            horizontal_pod_autoscalers: Informer::seeded([]),
+            client: None,
         }
     }
 
@@ -235,6 +271,7 @@ impl Informers {
         self.cron_jobs.synced().await;
         self.persistent_volume_claims.synced().await;
         self.pod_disruption_budgets.synced().await;
+        self.horizontal_pod_autoscalers.synced().await;
     }
 }
 
@@ -297,6 +334,7 @@ impl Manager {
             namespace::start,
             cronjob::start,
             disruption::start,
+            hpa::start,
         ];
         for start in starts {
             let (reconciler, queue) = start(&ctx);

@@ -52,6 +52,9 @@ pub struct Options {
     /// the API server's client certificate); without it the agent serves no logs, exec or
     /// port-forward.
     pub serving_tls: Option<server::Tls>,
+    /// How often the node's CPU and memory figures are sampled (metrics-server's
+    /// `--metric-resolution`, 15 s).
+    pub metric_resolution: Duration,
 }
 
 impl Options {
@@ -70,6 +73,7 @@ impl Options {
             bridge: "barge0".to_owned(),
             backoff: spec::BackoffConfig::default(),
             serving_tls: None,
+            metric_resolution: Duration::from_secs(15),
         }
     }
 
@@ -233,6 +237,7 @@ pub async fn start(client: kube::Client, opts: Options) -> Result<Agent> {
             let config = server::Config {
                 address: std::net::SocketAddr::from(([0, 0, 0, 0], kubelet_port)),
                 tls,
+                metric_resolution: opts.metric_resolution,
             };
             Some(server::Server::start(config, kubelet.clone()).await?)
         }

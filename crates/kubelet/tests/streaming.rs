@@ -108,6 +108,7 @@ impl Cluster {
                     key_pem: serving.key_pem,
                     client_ca_pem: api.certs.ca.cert_pem.clone(),
                 },
+                metric_resolution: std::time::Duration::from_millis(200),
             },
             host.clone(),
         )
@@ -893,16 +894,23 @@ async fn logs_through_the_api_server_with_kubectl() {
     );
     fake.set_running("c-web", true);
 
-    // nodes/proxy reaches the kubelet's other endpoints.
-    let out = cluster
-        .kubectl(&[
-            "get",
-            "--raw",
-            &format!("/api/v1/nodes/{NODE}/proxy/stats/summary"),
-        ])
-        .await;
-    assert!(out.status.success());
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // nodes/proxy reaches the kubelet's other endpoints; the stats are sampled every 200 ms.
+    let mut summary = serde_json::Value::Null;
+    for _ in 0..50 {
+        let out = cluster
+            .kubectl(&[
+                "get",
+                "--raw",
+                &format!("/api/v1/nodes/{NODE}/proxy/stats/summary"),
+            ])
+            .await;
+        assert!(out.status.success());
+        summary = serde_json::from_slice(&out.stdout).unwrap();
+        if summary["pods"].as_array().is_some_and(|p| !p.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(summary["node"]["nodeName"], NODE);
     assert!(
         summary["node"]["memory"]["workingSetBytes"]

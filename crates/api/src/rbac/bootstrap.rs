@@ -401,6 +401,20 @@ pub fn bootstrap_cluster_roles() -> Vec<ClusterRole> {
             cluster_role("system:aggregate-to-view", aggregate_to_view()),
             AGGREGATE_TO_VIEW,
         ),
+        // What metrics-server installs, built in here as the metrics API is.
+        labelled(
+            labelled(
+                labelled(
+                    cluster_role(
+                        "system:aggregated-metrics-reader",
+                        vec![rule(READ, &["metrics.k8s.io"], &["nodes", "pods"])],
+                    ),
+                    AGGREGATE_TO_VIEW,
+                ),
+                AGGREGATE_TO_EDIT,
+            ),
+            AGGREGATE_TO_ADMIN,
+        ),
         cluster_role(
             "system:heapster",
             vec![

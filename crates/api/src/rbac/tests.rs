@@ -538,11 +538,14 @@ fn aggregation_collects_matching_roles_transitively() {
         assert!(rules_of(&out, name).contains(&widgets), "{name}");
     }
     assert!(!rules_of(&out, "system:aggregate-to-view").contains(&widgets));
-    // view = system:aggregate-to-view then widgets-view (name order), nothing twice.
+    // view = system:aggregate-to-view, system:aggregated-metrics-reader, then widgets-view
+    // (name order), nothing twice.
     let view = rules_of(&out, "view");
     let base = rules_of(&roles, "system:aggregate-to-view");
+    let metrics = rules_of(&roles, "system:aggregated-metrics-reader");
     assert_eq!(&view[..base.len()], base);
-    assert_eq!(view.len(), base.len() + 1);
+    assert_eq!(&view[base.len()..base.len() + metrics.len()], metrics);
+    assert_eq!(view.len(), base.len() + metrics.len() + 1);
     // admin = edit's rules (which hold view's), then system:aggregate-to-admin's.
     let admin = rules_of(&out, "admin");
     let edit = rules_of(&out, "edit");
@@ -648,6 +651,10 @@ fn view_edit_admin_answer_typical_questions() {
     };
     let view = policy("view");
     assert!(allowed(&view, &req(&u, "list", "dev", "", "pods", "")));
+    assert!(
+        allowed(&view, &req(&u, "list", "dev", "metrics.k8s.io", "pods", "")),
+        "kubectl top, through system:aggregated-metrics-reader"
+    );
     assert!(allowed(
         &view,
         &req(&u, "watch", "dev", "apps", "deployments", "")
@@ -1142,6 +1149,7 @@ fn default_objects_are_labelled_and_consistent() {
         "system:node-bootstrapper",
         "system:auth-delegator",
         "system:heapster",
+        "system:aggregated-metrics-reader",
         "system:controller:deployment-controller",
         "system:controller:generic-garbage-collector",
     ] {

@@ -7,6 +7,7 @@
 //! by force), containerd and its shims (by their socket path), the bridge, the cgroups and
 //! the directories.
 
+mod autoscaling;
 mod durability;
 mod multinode;
 mod network;
@@ -70,6 +71,8 @@ pub struct Node {
     /// The API server's address (and the node's, when `node_ip` is set).
     pub bind_address: String,
     pub node_ip: Option<String>,
+    /// More `barge server` flags.
+    pub extra_args: Vec<String>,
     server: Option<std::process::Child>,
     /// Held for the node's life: its networks' second octet, which no other test node uses.
     _octet: Octet,
@@ -154,6 +157,7 @@ impl Node {
             nft_table: format!("barge-{name}"),
             bind_address: "127.0.0.1".to_owned(),
             node_ip: None,
+            extra_args: Vec::new(),
             name,
             port: free_port(),
             dir,
@@ -255,6 +259,7 @@ impl Node {
                 "--crash-loop-backoff-max",
                 "8s",
             ])
+            .args(&self.extra_args)
             .env("RUST_LOG", "info")
             // An error ends the log in its message, not in a backtrace.
             .env("RUST_BACKTRACE", "0")

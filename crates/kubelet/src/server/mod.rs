@@ -7,7 +7,7 @@
 //! | `GET,POST /exec/{ns}/{pod}/{container}?command=..&stdin=1..` | a command in the container |
 //! | `GET,POST /attach/{ns}/{pod}/{container}` | the container's own streams |
 //! | `GET,POST /portForward/{ns}/{pod}` | TCP to the pod's ports |
-//! | `GET /stats/summary` | node, pod and container CPU and memory ([`stats`]) |
+//! | `GET /stats/summary` | node, pod and container CPU and memory, sampled every resolution ([`stats`]) |
 //! | `GET /healthz` | `ok` |
 //!
 //! Only callers with a client certificate signed by the cluster CA get past TLS (the API
@@ -29,6 +29,7 @@ pub mod websocket;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, StatusCode, header};
@@ -68,6 +69,8 @@ pub struct Config {
     /// Where to listen (upstream: `0.0.0.0:10250`; port 0 picks a free one).
     pub address: SocketAddr,
     pub tls: Tls,
+    /// How often the stats are sampled (`--metric-resolution`).
+    pub metric_resolution: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +92,7 @@ pub type Response = http::Response<Body>;
 /// State shared by every request.
 struct Shared<H> {
     host: Arc<H>,
-    stats: stats::Rates,
+    stats: stats::Sampler,
 }
 
 /// A running server; dropping it stops accepting connections (open streams run to their end).
@@ -97,6 +100,7 @@ struct Shared<H> {
 pub struct Server {
     addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    sampler: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
@@ -114,10 +118,21 @@ impl Server {
         })?;
         let shared = Arc::new(Shared {
             host,
-            stats: stats::Rates::default(),
+            stats: stats::Sampler::default(),
+        });
+        let sampler = tokio::spawn({
+            let shared = shared.clone();
+            async move {
+                let host = &*shared.host;
+                shared.stats.run(host, config.metric_resolution).await;
+            }
         });
         let task = tokio::spawn(serve(listener, tls, shared));
-        Ok(Self { addr, task })
+        Ok(Self {
+            addr,
+            task,
+            sampler,
+        })
     }
 
     /// The address the server listens on.
@@ -129,6 +144,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.task.abort();
+        self.sampler.abort();
     }
 }
 
@@ -169,7 +185,7 @@ async fn serve<H: Host>(
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(error = %e, "kubelet server: accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
@@ -238,12 +254,10 @@ async fn route<H: Host>(shared: Arc<Shared<H>>, req: http::Request<Incoming>) ->
             let (ns, pod) = (ns.to_string(), pod.to_string());
             streams::port_forward(&*shared.host, req, &ns, &pod).await
         }
-        (["stats", "summary"], &Method::GET) => {
-            match stats::summary(&*shared.host, &shared.stats).await {
-                Ok(v) => json_response(StatusCode::OK, &v),
-                Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, &e),
-            }
-        }
+        (["stats", "summary"], &Method::GET) => match shared.stats.latest(&*shared.host).await {
+            Ok(v) => json_response(StatusCode::OK, &v),
+            Err(e) => status(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        },
         _ => status(
             StatusCode::NOT_FOUND,
             "the server could not find the requested resource",

@@ -10,9 +10,14 @@
 //! request when the runtime does not compute it (the first request of a node waits 100 ms for
 //! a second sample). Not reported (upstream has them): network, volumes, file systems of the
 //! node, system containers, process counts.
+//!
+//! A [`Sampler`] takes the summary every metric resolution (`barge agent --metric-resolution`,
+//! 15 s as metrics-server's) and the API answers with the latest one, so every reader (the
+//! metrics API behind `kubectl top` and the autoscaler) sees rates over the same window however
+//! often it asks.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_cri::v1::{
@@ -57,6 +62,47 @@ impl Rates {
         let dt = time_ns.checked_sub(t0).filter(|d| *d > 0)?;
         let du = usage.checked_sub(u0)?;
         Some(((u128::from(du) * 1_000_000_000) / dt as u128) as u64)
+    }
+}
+
+/// The latest summary, taken every resolution.
+#[derive(Debug, Default)]
+pub struct Sampler {
+    latest: Mutex<Option<Arc<Value>>>,
+    rates: Rates,
+}
+
+impl Sampler {
+    /// Takes a summary now and keeps it as the latest.
+    pub async fn take<H: Host>(&self, host: &H) -> Result<Arc<Value>, String> {
+        let summary = Arc::new(summary(host, &self.rates).await?);
+        *self.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(summary.clone());
+        Ok(summary)
+    }
+
+    /// The latest summary, or one taken now when there is none yet.
+    pub async fn latest<H: Host>(&self, host: &H) -> Result<Arc<Value>, String> {
+        let latest = self
+            .latest
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        match latest {
+            Some(summary) => Ok(summary),
+            None => self.take(host).await,
+        }
+    }
+
+    /// Takes a summary every `resolution`, until the task is dropped.
+    pub async fn run<H: Host>(&self, host: &H, resolution: Duration) {
+        let mut tick = tokio::time::interval(resolution);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.take(host).await {
+                tracing::debug!(error = %e, "no stats sample this time");
+            }
+        }
     }
 }
 
