@@ -7,23 +7,29 @@
 //! every write acknowledged before it, as upstream promises.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use barge_store::{
     Event, EventKind, KeyValue, RangeRequest, Revision, Store, WatchItem, WatchRequest,
 };
-use tokio::sync::{OnceCell, broadcast};
+use tokio::sync::{OnceCell, mpsc};
 
-/// How many recent changes a prefix keeps for watches that start a little in the past.
+/// How many recent changes a prefix keeps for watches that start a little in the past, and
+/// how far a watcher may fall behind before its watch is ended.
 const RECENT: usize = 4096;
+/// How long a change is kept for watches that start in the past (upstream's cacher keeps
+/// about 75 s): an idle cluster's Lease and Node updates do not pile up.
+const RECENT_FOR: Duration = Duration::from_secs(150);
 
 /// The objects under one storage prefix, as of `revision`, and its latest changes.
 #[derive(Debug, Default)]
 struct Snapshot {
     objects: BTreeMap<String, Arc<KeyValue>>,
     revision: Revision,
-    /// The latest changes, oldest first.
-    recent: VecDeque<Arc<Event>>,
+    /// The latest changes, oldest first, with when they came.
+    recent: VecDeque<(Instant, Arc<Event>)>,
     /// Every change after this revision is in `recent`.
     complete_after: Revision,
 }
@@ -38,22 +44,57 @@ pub enum Change {
     Reset,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Prefix {
     snapshot: RwLock<Snapshot>,
     started: OnceCell<()>,
     /// Sent while the snapshot's write lock is held, so that a subscriber that took the read
-    /// lock sees each change exactly once: in the snapshot's `recent` or on the channel.
-    changes: broadcast::Sender<Change>,
+    /// lock sees each change exactly once: in the snapshot's `recent` or on its queue.
+    changes: Watchers,
 }
 
-impl Default for Prefix {
-    fn default() -> Self {
-        Self {
-            snapshot: RwLock::default(),
-            started: OnceCell::new(),
-            changes: broadcast::Sender::new(RECENT),
-        }
+/// One queue per watcher, holding only what it has not read yet (a broadcast ring would be
+/// allocated whole for every prefix). A watcher [`RECENT`] changes behind gets
+/// [`Change::Reset`] and no more.
+#[derive(Debug, Default)]
+struct Watchers(Mutex<Vec<(mpsc::UnboundedSender<Change>, Arc<AtomicUsize>)>>);
+
+impl Watchers {
+    fn send(&self, change: Change) {
+        let mut watchers = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        watchers.retain(|(queue, queued)| {
+            if queued.fetch_add(1, Ordering::AcqRel) >= RECENT {
+                let _ = queue.send(Change::Reset);
+                return false;
+            }
+            queue.send(change.clone()).is_ok()
+        });
+    }
+
+    fn subscribe(&self) -> Subscription {
+        let (queue, changes) = mpsc::unbounded_channel();
+        let queued = Arc::<AtomicUsize>::default();
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((queue, queued.clone()));
+        Subscription { changes, queued }
+    }
+}
+
+/// A watcher's queue of changes.
+#[derive(Debug)]
+pub struct Subscription {
+    changes: mpsc::UnboundedReceiver<Change>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Subscription {
+    /// The next change; `None` once the cache is gone.
+    pub async fn recv(&mut self) -> Option<Change> {
+        let change = self.changes.recv().await?;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        Some(change)
     }
 }
 
@@ -103,7 +144,7 @@ impl WatchCache {
         store: &Arc<dyn Store>,
         root: &str,
         after: Revision,
-    ) -> Option<(Vec<Arc<Event>>, broadcast::Receiver<Change>)> {
+    ) -> Option<(Vec<Arc<Event>>, Subscription)> {
         let prefix = self.prefix(store, root).await.ok()?;
         let snap = prefix.snapshot.read().unwrap_or_else(|p| p.into_inner());
         if after < snap.complete_after || after > snap.revision {
@@ -112,6 +153,7 @@ impl WatchCache {
         let replay = snap
             .recent
             .iter()
+            .map(|(_, e)| e)
             .filter(|e| e.revision() > after)
             .cloned()
             .collect();
@@ -201,17 +243,20 @@ async fn follow(store: Arc<dyn Store>, root: String, prefix: Arc<Prefix>, mut re
                     }
                     snap.revision = e.revision();
                     let e = Arc::new(e);
-                    snap.recent.push_back(e.clone());
-                    if snap.recent.len() > RECENT
-                        && let Some(old) = snap.recent.pop_front()
-                    {
-                        snap.complete_after = old.revision();
+                    let now = Instant::now();
+                    snap.recent.push_back((now, e.clone()));
+                    while snap.recent.front().is_some_and(|(at, _)| {
+                        snap.recent.len() > RECENT || now.duration_since(*at) > RECENT_FOR
+                    }) {
+                        if let Some((_, old)) = snap.recent.pop_front() {
+                            snap.complete_after = old.revision();
+                        }
                     }
-                    let _ = prefix.changes.send(Change::Event(e));
+                    prefix.changes.send(Change::Event(e));
                 }
                 Ok(WatchItem::Progress(r)) => {
                     snap.revision = snap.revision.max(r);
-                    let _ = prefix.changes.send(Change::Progress(snap.revision));
+                    prefix.changes.send(Change::Progress(snap.revision));
                 }
                 Err(e) => {
                     tracing::info!(%root, error = %e, "watch cache reloads");
@@ -221,7 +266,7 @@ async fn follow(store: Arc<dyn Store>, root: String, prefix: Arc<Prefix>, mut re
             revision = snap.revision;
         }
         // The changes between here and the reload are not sent: watchers must start again.
-        let _ = prefix.changes.send(Change::Reset);
+        prefix.changes.send(Change::Reset);
         // Not a tight loop if the store is shutting down.
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         match load(store.as_ref(), &root, &prefix).await {

@@ -20,7 +20,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use std::sync::Arc;
 
 use barge_store::Event;
-use tokio::sync::broadcast;
 
 use crate::cache::Change;
 use crate::handlers::{Call, Filter, from_kv, store_error};
@@ -186,7 +185,7 @@ type Changes = std::pin::Pin<
 /// as upstream's cacher does; the client lists and watches again.
 fn from_cache(
     replay: Vec<Arc<Event>>,
-    mut rx: broadcast::Receiver<Change>,
+    mut rx: crate::cache::Subscription,
     prefix: String,
 ) -> mpsc::Receiver<Result<WatchItem, barge_store::Error>> {
     let (tx, out) = mpsc::channel(256);
@@ -202,21 +201,19 @@ fn from_cache(
         }
         loop {
             let item = match rx.recv().await {
-                Ok(Change::Event(e)) => {
+                Some(Change::Event(e)) => {
                     last = e.revision();
                     if !e.kv.key.starts_with(&prefix) {
                         continue;
                     }
                     Ok(WatchItem::Event((*e).clone()))
                 }
-                Ok(Change::Progress(r)) => Ok(WatchItem::Progress(r)),
-                Ok(Change::Reset) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                    Err(barge_store::Error::Compacted {
-                        requested: last,
-                        compacted: last + 1,
-                    })
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Some(Change::Progress(r)) => Ok(WatchItem::Progress(r)),
+                Some(Change::Reset) => Err(barge_store::Error::Compacted {
+                    requested: last,
+                    compacted: last + 1,
+                }),
+                None => return,
             };
             let end = item.is_err();
             if tx.send(item).await.is_err() || end {

@@ -7,17 +7,22 @@
 //! subscriber never has to tell a relist from live events. A subscriber that falls behind gets
 //! [`Change::Resynced`] and should requeue everything it cares about. Cached objects are kept
 //! without their managedFields.
+//!
+//! Each subscriber has a queue of its own that holds only what it has not read yet (a
+//! broadcast ring of [`CHANGES`] slots would be allocated whole for every informer: about 1 MiB
+//! each, most of an idle control plane's memory).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use futures_util::StreamExt;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{mpsc, watch};
 
 /// How many changes a slow subscriber may fall behind before it gets [`Change::Resynced`].
 const CHANGES: usize = 16_384;
@@ -229,8 +234,68 @@ fn unindex<K>(state: &mut State<K>, index: &'static str, value: &str, key: &Key)
 /// One resource's cache, kept current by a watch, and its change broadcast.
 pub struct Informer<K> {
     cache: Arc<Cache<K>>,
-    changes: broadcast::Sender<Change<K>>,
+    changes: Arc<Fanout<K>>,
     synced: watch::Receiver<bool>,
+}
+
+/// The subscribers' queues.
+struct Fanout<K> {
+    subscribers: Mutex<Vec<Subscriber<K>>>,
+}
+
+struct Subscriber<K> {
+    queue: mpsc::UnboundedSender<Change<K>>,
+    backlog: Arc<Backlog>,
+}
+
+/// What a subscriber has not read yet, and whether it fell [`CHANGES`] behind (then nothing
+/// more is queued until it has read [`Change::Resynced`]).
+#[derive(Default)]
+struct Backlog {
+    queued: AtomicUsize,
+    lagged: AtomicBool,
+}
+
+impl<K: Clone> Fanout<K> {
+    fn new() -> Self {
+        Self {
+            subscribers: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn send(&self, change: Change<K>) {
+        let mut subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subscribers.retain(|s| !s.queue.is_closed());
+        for s in subscribers.iter() {
+            if s.backlog.lagged.load(Ordering::Acquire) {
+                continue;
+            }
+            if s.backlog.queued.load(Ordering::Acquire) >= CHANGES {
+                s.backlog.lagged.store(true, Ordering::Release);
+                continue;
+            }
+            s.backlog.queued.fetch_add(1, Ordering::AcqRel);
+            let _ = s.queue.send(change.clone());
+        }
+    }
+
+    fn subscribe(&self) -> Subscription<K> {
+        let (queue, changes) = mpsc::unbounded_channel();
+        let backlog = Arc::<Backlog>::default();
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Subscriber {
+                queue,
+                backlog: backlog.clone(),
+            });
+        Subscription { changes, backlog }
+    }
+
+    fn receiver_count(&self) -> usize {
+        let subscribers = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
+        subscribers.iter().filter(|s| !s.queue.is_closed()).count()
+    }
 }
 
 impl<K> Clone for Informer<K> {
@@ -313,10 +378,9 @@ where
 
     fn build(self) -> (Informer<K>, watch::Sender<bool>) {
         let (synced_tx, synced) = watch::channel(false);
-        let (changes, _) = broadcast::channel(CHANGES);
         let informer = Informer {
             cache: Arc::new(Cache::new(self.indexers)),
-            changes,
+            changes: Arc::new(Fanout::new()),
             synced,
         };
         (informer, synced_tx)
@@ -346,7 +410,7 @@ where
     }
 
     pub fn subscribe(&self) -> Subscription<K> {
-        Subscription(self.changes.subscribe())
+        self.changes.subscribe()
     }
 
     /// Waits until the first full list is in the cache.
@@ -364,13 +428,13 @@ where
     pub fn apply(&self, object: K) {
         let new = Arc::new(object);
         let old = self.cache.apply(new.clone());
-        let _ = self.changes.send(Change::Applied { old, new });
+        self.changes.send(Change::Applied { old, new });
     }
 
     /// Removes an object from the cache as if its deletion had been watched.
     pub fn delete(&self, key: &Key) {
         if let Some(old) = self.cache.remove(key) {
-            let _ = self.changes.send(Change::Deleted(old));
+            self.changes.send(Change::Deleted(old));
         }
     }
 
@@ -404,18 +468,35 @@ where
 }
 
 /// A subscriber's view of an informer's changes.
-#[derive(Debug)]
-pub struct Subscription<K>(broadcast::Receiver<Change<K>>);
+pub struct Subscription<K> {
+    changes: mpsc::UnboundedReceiver<Change<K>>,
+    backlog: Arc<Backlog>,
+}
+
+impl<K> Debug for Subscription<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscription")
+            .field("queued", &self.backlog.queued.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
 
 impl<K: Clone> Subscription<K> {
     /// The next change; [`Change::Resynced`] if some were missed; `None` once the informer is
     /// gone.
     pub async fn next(&mut self) -> Option<Change<K>> {
-        match self.0.recv().await {
-            Ok(change) => Some(change),
-            Err(broadcast::error::RecvError::Lagged(_)) => Some(Change::Resynced),
-            Err(broadcast::error::RecvError::Closed) => None,
+        if self.backlog.lagged.load(Ordering::Acquire) {
+            // What is still queued was applied to the cache before it was sent: the resync,
+            // which reads the cache, covers it.
+            while self.changes.try_recv().is_ok() {
+                self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
+            }
+            self.backlog.lagged.store(false, Ordering::Release);
+            return Some(Change::Resynced);
         }
+        let change = self.changes.recv().await?;
+        self.backlog.queued.fetch_sub(1, Ordering::AcqRel);
+        Some(change)
     }
 }
 
@@ -519,5 +600,14 @@ mod tests {
             informer.apply(pod("a", &format!("p{i}"), "", "1"));
         }
         assert!(matches!(changes.next().await, Some(Change::Resynced)));
+        // After the resync, changes flow again, and an idle subscriber holds nothing.
+        informer.apply(pod("a", "after", "", "1"));
+        match changes.next().await {
+            Some(Change::Applied { new, .. }) => assert_eq!(new.name_any(), "after"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(changes.backlog.queued.load(Ordering::Relaxed), 0);
+        drop(informer);
+        assert!(changes.next().await.is_none(), "the informer is gone");
     }
 }

@@ -28,7 +28,6 @@ use barge_api::rbac::{
 };
 use barge_store::{KeyValue, RangeRequest, Revision};
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
 
 use crate::ApiServer;
 use crate::authn::MASTERS_GROUP;
@@ -211,9 +210,9 @@ pub async fn follow(state: Arc<ApiServer>) {
         }
         loop {
             match changes.recv().await {
-                Ok(Change::Progress(_)) => {}
-                Ok(Change::Event(_) | Change::Reset) | Err(RecvError::Lagged(_)) => break,
-                Err(RecvError::Closed) => return,
+                Some(Change::Progress(_)) => {}
+                Some(Change::Event(_) | Change::Reset) => break,
+                None => return,
             }
         }
     }
