@@ -27,6 +27,9 @@ pub struct Subresource {
     pub version: String,
     pub kind: String,
     pub verbs: Vec<String>,
+    /// A custom resource's `scale` subresource: where its replicas and selector live
+    /// (`specReplicasPath`, `statusReplicasPath`, `labelSelectorPath`, as its CRD says).
+    pub scale_paths: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -164,6 +167,7 @@ fn builtin_subresource(group: &str, version: &str, kind: &str, name: &str) -> Su
         version: v.to_owned(),
         kind: k.to_owned(),
         verbs: verbs.iter().map(|s| (*s).to_owned()).collect(),
+        scale_paths: None,
     }
 }
 

@@ -56,6 +56,7 @@ pub fn resources_of(crd: &Value) -> Vec<Resource> {
                     version: version.into(),
                     kind: kind.into(),
                     verbs: vec!["get".into(), "patch".into(), "update".into()],
+                    scale_paths: None,
                 });
             }
             if v["subresources"]["scale"].is_object() {
@@ -65,6 +66,7 @@ pub fn resources_of(crd: &Value) -> Vec<Resource> {
                     version: "v1".into(),
                     kind: "Scale".into(),
                     verbs: vec!["get".into(), "patch".into(), "update".into()],
+                    scale_paths: Some(v["subresources"]["scale"].clone()),
                 });
             }
             Some(Resource {

@@ -343,7 +343,10 @@ pub async fn get(call: Call) -> Result<Response, ApiError> {
         call.read().await?
     };
     match call.target.subresource.as_deref() {
-        Some("scale") => Ok(request::ok(&scale_of(&obj)?, Format::Json)),
+        Some("scale") => Ok(request::ok(
+            &ScalePaths::of(&call).scale_of(&obj),
+            Format::Json,
+        )),
         _ => Ok(call.answer(StatusCode::OK, &obj)),
     }
 }
@@ -893,7 +896,7 @@ pub async fn patch(call: Call) -> Result<Response, ApiError> {
         };
         let (old, revision) = current;
         let result = if call.target.subresource.as_deref() == Some("scale") {
-            let patched = apply_patch(&call, &scale_of(&old)?)?;
+            let patched = apply_patch(&call, &ScalePaths::of(&call).scale_of(&old))?;
             write_scale(&call, &old, revision, &patched).await
         } else {
             let mut new = apply_patch(&call, &old)?;
@@ -981,21 +984,72 @@ async fn apply_create(call: Call) -> Result<Response, ApiError> {
 }
 
 /// The Scale object of a resource with a scale subresource.
-fn scale_of(obj: &Value) -> Result<Value, ApiError> {
-    let m = meta(obj).cloned().unwrap_or_default();
-    let selector = LabelSelector::from_json(&obj["spec"]["selector"])
-        .map(|s| s.to_string())
-        .unwrap_or_default();
-    Ok(json!({
-        "kind": "Scale",
-        "apiVersion": "autoscaling/v1",
-        "metadata": {
-            "name": m.get("name"), "namespace": m.get("namespace"), "uid": m.get("uid"),
-            "resourceVersion": m.get("resourceVersion"), "creationTimestamp": m.get("creationTimestamp"),
-        },
-        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
-        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
-    }))
+/// Where a resource's replicas and selector live: a custom resource's CRD says
+/// (`specReplicasPath` ...), built-in workloads have `.spec.replicas`, `.status.replicas` and a
+/// `spec.selector` object.
+struct ScalePaths<'a>(Option<&'a Value>);
+
+impl<'a> ScalePaths<'a> {
+    fn of(call: &'a Call) -> Self {
+        Self(
+            call.resource()
+                .subresource("scale")
+                .and_then(|s| s.scale_paths.as_ref()),
+        )
+    }
+
+    fn path(&self, field: &str, default: &'static str) -> Vec<String> {
+        let path = match self.0 {
+            Some(paths) => paths[field].as_str().unwrap_or_default(),
+            None => default,
+        };
+        path.split('.')
+            .filter(|p| !p.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn read<'v>(obj: &'v Value, path: &[String]) -> Option<&'v Value> {
+        if path.is_empty() {
+            return None;
+        }
+        path.iter().try_fold(obj, |v, key| v.get(key))
+    }
+
+    fn spec_replicas(&self) -> Vec<String> {
+        self.path("specReplicasPath", ".spec.replicas")
+    }
+
+    fn selector(&self, obj: &Value) -> String {
+        match self.0 {
+            Some(_) => Self::read(obj, &self.path("labelSelectorPath", ""))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            None => LabelSelector::from_json(&obj["spec"]["selector"])
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn scale_of(&self, obj: &Value) -> Value {
+        let m = meta(obj).cloned().unwrap_or_default();
+        let replicas =
+            |path: Vec<String>| Self::read(obj, &path).and_then(Value::as_i64).unwrap_or(0);
+        json!({
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {
+                "name": m.get("name"), "namespace": m.get("namespace"), "uid": m.get("uid"),
+                "resourceVersion": m.get("resourceVersion"), "creationTimestamp": m.get("creationTimestamp"),
+            },
+            "spec": {"replicas": replicas(self.spec_replicas())},
+            "status": {
+                "replicas": replicas(self.path("statusReplicasPath", ".status.replicas")),
+                "selector": self.selector(obj),
+            },
+        })
+    }
 }
 
 async fn write_scale(
@@ -1014,11 +1068,23 @@ async fn write_scale(
             vec![barge_api::Cause::required("spec.replicas", "")],
         ));
     }
+    let paths = ScalePaths::of(call);
     let mut new = old.clone();
-    new["spec"]["replicas"] = replicas.clone();
+    let path = paths.spec_replicas();
+    let Some((last, parents)) = path.split_last() else {
+        return Err(ApiError::internal("the resource has no specReplicasPath"));
+    };
+    let mut at = &mut new;
+    for key in parents {
+        if !at[key.as_str()].is_object() {
+            at[key.as_str()] = json!({});
+        }
+        at = &mut at[key.as_str()];
+    }
+    at[last.as_str()] = replicas.clone();
     objects::prepare_update(call.resource(), old, &mut new);
     let updated = write_update(call, old, revision, new).await?;
-    Ok(request::ok(&scale_of(&updated)?, Format::Json))
+    Ok(request::ok(&paths.scale_of(&updated), Format::Json))
 }
 
 /// POST on a named object: the pod binding (the scheduler's) and eviction subresources.

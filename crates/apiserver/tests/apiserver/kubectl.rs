@@ -582,6 +582,59 @@ async fn a_custom_resource_definition_is_served_at_once() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_resource_scales_at_the_paths_its_definition_names() {
+    let c = Cluster::start().await;
+    let crd = c.file(
+        "crd.yaml",
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: fleets.ships.example.com
+spec:
+  group: ships.example.com
+  scope: Namespaced
+  names: {plural: fleets, singular: fleet, kind: Fleet}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources:
+      scale: {specReplicasPath: .spec.size, statusReplicasPath: .status.count, labelSelectorPath: .status.selector}
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+",
+    );
+    c.ok(&["apply", "-f", crd.to_str().unwrap()]).await;
+    let fleet = c.file(
+        "fleet.yaml",
+        "apiVersion: ships.example.com/v1\nkind: Fleet\nmetadata:\n  name: blue\nspec:\n  size: 2\nstatus:\n  count: 2\n  selector: app=blue\n",
+    );
+    c.ok(&["apply", "-f", fleet.to_str().unwrap()]).await;
+    let raw = c
+        .ok(&[
+            "get",
+            "--raw",
+            "/apis/ships.example.com/v1/namespaces/default/fleets/blue/scale",
+        ])
+        .await;
+    let scale: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(scale["spec"]["replicas"], 2, "{raw}");
+    assert_eq!(scale["status"]["replicas"], 2, "{raw}");
+    assert_eq!(scale["status"]["selector"], "app=blue", "{raw}");
+    assert_eq!(
+        c.ok(&["scale", "fleet/blue", "--replicas=5"]).await.trim(),
+        "fleet.ships.example.com/blue scaled"
+    );
+    assert_eq!(
+        c.ok(&["get", "fleet", "blue", "-o", "jsonpath={.spec.size}"])
+            .await,
+        "5"
+    );
+}
+
 const NODE: &str = "apiVersion: v1
 kind: Node
 metadata:
