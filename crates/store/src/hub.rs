@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch};
 
@@ -38,6 +38,9 @@ pub(crate) trait History: Send + Sync + 'static {
 pub(crate) struct WindowLimits {
     pub events: usize,
     pub bytes: usize,
+    /// Older events leave the window (an idle cluster's Lease renewals would otherwise fill it,
+    /// up to `bytes`, over hours); watchers that need them read the backend's history.
+    pub age: Duration,
 }
 
 impl Default for WindowLimits {
@@ -45,6 +48,7 @@ impl Default for WindowLimits {
         Self {
             events: 16 * 1024,
             bytes: 64 * 1024 * 1024,
+            age: Duration::from_secs(150),
         }
     }
 }
@@ -53,6 +57,8 @@ impl Default for WindowLimits {
 struct Window {
     /// Events with consecutive revisions, the last one being the head.
     events: VecDeque<Event>,
+    /// When each event of `events` was published.
+    published: VecDeque<Instant>,
     bytes: usize,
     limits: WindowLimits,
 }
@@ -73,6 +79,7 @@ impl Hub {
         Arc::new(Self {
             window: RwLock::new(Window {
                 events: VecDeque::new(),
+                published: VecDeque::new(),
                 bytes: 0,
                 limits,
             }),
@@ -100,6 +107,7 @@ impl Hub {
         };
         {
             let mut w = self.window.write().unwrap_or_else(|p| p.into_inner());
+            let now = Instant::now();
             for (expected, e) in (self.head() + 1..).zip(events) {
                 debug_assert_eq!(
                     e.revision(),
@@ -108,8 +116,15 @@ impl Hub {
                 );
                 w.bytes += event_size(&e);
                 w.events.push_back(e);
+                w.published.push_back(now);
             }
-            while w.events.len() > w.limits.events || w.bytes > w.limits.bytes {
+            while w.events.len() > w.limits.events
+                || w.bytes > w.limits.bytes
+                || w.published
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > w.limits.age)
+            {
+                w.published.pop_front();
                 match w.events.pop_front() {
                     Some(e) => w.bytes -= event_size(&e),
                     None => break,
@@ -242,5 +257,59 @@ impl Watcher {
                 () = self.tx.closed() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventKind, KeyValue};
+
+    fn put(revision: Revision) -> Event {
+        Event {
+            kind: EventKind::Put,
+            kv: KeyValue {
+                key: format!("/k/{revision}"),
+                value: bytes::Bytes::from_static(b"v"),
+                create_revision: revision,
+                mod_revision: revision,
+            },
+            prev_kv: None,
+        }
+    }
+
+    #[test]
+    fn the_window_keeps_recent_events_within_its_limits() {
+        let limits = WindowLimits {
+            events: 3,
+            bytes: 1 << 20,
+            age: Duration::from_secs(3600),
+        };
+        let hub = Hub::new(0, 0, limits);
+        hub.publish((1..=5).map(put).collect());
+        assert_eq!(hub.head(), 5);
+        assert!(
+            hub.window_events("/k/", 1, 5).is_none(),
+            "2 left the window"
+        );
+        let (events, reached) = hub.window_events("/k/", 2, 5).unwrap();
+        assert_eq!(events.len(), 3);
+        assert_eq!(reached, 5);
+
+        // Old events leave even when the window has room.
+        let hub = Hub::new(
+            0,
+            0,
+            WindowLimits {
+                age: Duration::from_millis(20),
+                ..WindowLimits::default()
+            },
+        );
+        hub.publish(vec![put(1), put(2)]);
+        assert!(hub.window_events("/k/", 0, 2).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        hub.publish(vec![put(3)]);
+        assert!(hub.window_events("/k/", 0, 3).is_none(), "1 and 2 aged out");
+        assert_eq!(hub.window_events("/k/", 2, 3).unwrap().0.len(), 1);
     }
 }
