@@ -31,6 +31,9 @@ pub struct Call {
     pub content_type: String,
     pub body: Bytes,
     pub user_agent: String,
+    /// A create made by server-side apply: its managedFields are apply's (an `Apply` entry),
+    /// already in the body.
+    pub applied: bool,
 }
 
 impl Call {
@@ -100,7 +103,7 @@ impl Call {
 
     /// Records this write's fields in managedFields (not for apply, which keeps its own).
     fn record(&self, old: Option<&Value>, new: &Value) -> Value {
-        if self.content_type == "application/apply-patch+yaml" {
+        if self.applied || self.content_type == "application/apply-patch+yaml" {
             return new.clone();
         }
         let r = self.resource();
@@ -978,12 +981,12 @@ async fn apply_create(call: Call) -> Result<Response, ApiError> {
     let call = Call {
         body,
         content_type: "application/json".into(),
+        applied: true,
         ..call
     };
     create(call).await
 }
 
-/// The Scale object of a resource with a scale subresource.
 /// Where a resource's replicas and selector live: a custom resource's CRD says
 /// (`specReplicasPath` ...), built-in workloads have `.spec.replicas`, `.status.replicas` and a
 /// `spec.selector` object.
@@ -1464,6 +1467,7 @@ pub async fn delete_collection(call: Call) -> Result<Response, ApiError> {
             content_type: call.content_type.clone(),
             body: call.body.clone(),
             user_agent: call.user_agent.clone(),
+            applied: false,
         };
         match delete(one).await {
             Ok(_) => deleted.push(obj),

@@ -316,6 +316,7 @@ async fn resource<B: RequestBody>(
         content_type: ctype,
         body,
         user_agent,
+        applied: false,
     };
     let collection = ctx.target.name.is_none();
     match (parts.method, collection) {

@@ -812,6 +812,29 @@ async fn server_side_apply_tracks_owners_and_conflicts() {
         ])
         .await;
     assert_eq!(managers, "kubectl");
+    let operation = c
+        .ok(&[
+            "get",
+            "deploy",
+            "my-api",
+            "--show-managed-fields",
+            "-o",
+            "jsonpath={.metadata.managedFields[*].operation}",
+        ])
+        .await;
+    assert_eq!(operation, "Apply", "a create by apply is recorded as Apply");
+    // The same manager changes its own field without a conflict.
+    let rescaled = c.file(
+        "ssa-3.yaml",
+        &manifest.replace("replicas: 2", "replicas: 3"),
+    );
+    assert_eq!(
+        c.ok(&["apply", "--server-side", "-f", rescaled.to_str().unwrap()])
+            .await
+            .trim(),
+        "deployment.apps/my-api serverside-applied"
+    );
+    c.ok(&["apply", "--server-side", "-f", path]).await;
     c.ok(&["label", "deploy", "my-api", "team=b", "--overwrite"])
         .await;
     let err = c.fails(&["apply", "--server-side", "-f", path]).await;
