@@ -32,6 +32,7 @@ const RULES: &[(&str, &[&str])] = &[
     ("barge-kubelet", &["barge-api", "barge-client"]),
     ("barge-dns", &["barge-api", "barge-client"]),
     ("barge-proxy", &["barge-client"]),
+    ("barge-kubectl", &["barge-api"]),
     ("barge", &["*"]),
     ("xtask", &[]),
 ];

@@ -50,6 +50,12 @@ enum Command {
     /// worker in a network namespace of its own (create, stop-node, delete, list).
     #[command(subcommand)]
     Cluster(cluster::ClusterCommand),
+    /// kubectl's everyday commands (`barge kubectl get pods`); the same as this binary run
+    /// through a symlink named `kubectl`.
+    Kubectl {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -234,6 +240,17 @@ struct StoreBench {
 }
 
 fn main() -> Result<()> {
+    // kubectl parses its own flags (`-n` anywhere): hand it the arguments as they are.
+    let mut args = std::env::args_os();
+    let program = args.next().map(PathBuf::from).unwrap_or_default();
+    if program.file_stem().is_some_and(|n| n == "kubectl") {
+        std::process::exit(barge_kubectl::main(args));
+    }
+    let mut rest = args.peekable();
+    if rest.peek().is_some_and(|a| a == "kubectl") {
+        rest.next();
+        std::process::exit(barge_kubectl::main(rest));
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -243,6 +260,7 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Kubectl { args } => std::process::exit(barge_kubectl::main(args)),
         Command::Server(args) => runtime()?.block_on(server::run(args)),
         Command::Agent(args) => runtime()?.block_on(agent::run(args)),
         Command::Image(cmd) => runtime()?.block_on(agent::image(cmd)),

@@ -4,6 +4,7 @@
 //! that the tests take seconds.
 
 mod local;
+mod parity;
 mod workloads;
 
 use std::path::PathBuf;
