@@ -657,7 +657,7 @@ fn go_json(v: &Value, out: &mut String) {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => go_json_str(s, out),
+        Value::String(s) => crate::go::json_string(s, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -676,34 +676,13 @@ fn go_json(v: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                go_json_str(k, out);
+                crate::go::json_string(k, out);
                 out.push(':');
                 go_json(item, out);
             }
             out.push('}');
         }
     }
-}
-
-fn go_json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -826,7 +805,7 @@ fn serialize_pe(pe: &Pe) -> String {
                 if i > 0 {
                     out.push(',');
                 }
-                go_json_str(name, &mut out);
+                crate::go::json_string(name, &mut out);
                 out.push(':');
                 go_json(value, &mut out);
             }
@@ -1941,9 +1920,9 @@ impl ManagerId {
             if out.len() > 1 {
                 out.push(',');
             }
-            go_json_str(name, &mut out);
+            crate::go::json_string(name, &mut out);
             out.push(':');
-            go_json_str(value, &mut out);
+            crate::go::json_string(value, &mut out);
         }
         out.push('}');
         out

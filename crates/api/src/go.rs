@@ -96,3 +96,26 @@ fn fraction(value: u128, div: u128) -> String {
     }
     format!("{int}.{}", digits.trim_end_matches('0'))
 }
+
+/// A string as Go's `encoding/json` writes it (appended to `out`): `\"`, `\\`, `\n`, `\r`,
+/// `\t`, `\u00XX` for other controls, and `<`, `>`, `&`, U+2028, U+2029 escaped as `\uXXXX`.
+pub fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}

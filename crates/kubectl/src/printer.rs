@@ -4,8 +4,6 @@
 //! (sorted keys, HTML-safe escapes) and as `sigs.k8s.io/yaml` (go-yaml v2) writes them; and
 //! `-o jsonpath=` templates ([`jsonpath`]).
 
-use std::fmt::Write as _;
-
 use serde_json::Value;
 
 /// kubectl's tabwriter settings (`cli-runtime/pkg/printers/tabwriter.go`).
@@ -362,7 +360,7 @@ fn write_json(
                 if let Some(d) = indent {
                     newline(out, d + 1);
                 }
-                write_string(k, out);
+                barge_api::go::json_string(k, out);
                 out.push(':');
                 if indent.is_some() {
                     out.push(' ');
@@ -390,30 +388,9 @@ fn write_json(
             }
             out.push(']');
         }
-        Value::String(s) => write_string(s, out),
+        Value::String(s) => barge_api::go::json_string(s, out),
         other => out.push_str(&other.to_string()),
     }
-}
-
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// A decoded JSON value as Go's `fmt.Sprintf("%v")` shows it: `map[a:1 b:x]`, `[a b]`.

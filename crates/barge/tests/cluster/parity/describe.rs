@@ -22,19 +22,8 @@ async fn same_within_a_second(c: &Cluster, args: &[&str]) {
 /// A cluster with two hollow nodes and `web` (2 replicas, exposed on port 80), running and
 /// with both endpoints ready.
 async fn cluster_with_web() -> Cluster {
-    let mut c = Cluster::start().await;
-    c.add_nodes("n-", 2, &[]).await;
-    c.ok(&[
-        "create",
-        "deployment",
-        "web",
-        "--image=nginx",
-        "--replicas=2",
-    ])
-    .await;
+    let c = super::cluster_with_web().await;
     c.ok(&["expose", "deployment", "web", "--port=80"]).await;
-    c.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
-        .await;
     c.eventually(
         "both endpoints of web are listed",
         Duration::from_secs(30),

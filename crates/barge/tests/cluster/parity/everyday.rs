@@ -12,24 +12,8 @@
 
 use std::time::Duration;
 
-use super::Run;
+use super::{Run, cluster_with_web};
 use crate::Cluster;
-
-/// Two hollow nodes and `web` (2 replicas) rolled out.
-async fn cluster_with_web() -> Cluster {
-    let mut c = Cluster::start().await;
-    c.add_nodes("n-", 2, &[]).await;
-    c.ok(&[
-        "create",
-        "deployment",
-        "web",
-        "--image=nginx",
-        "--replicas=2",
-    ])
-    .await;
-    settle(&c).await;
-    c
-}
 
 /// Waits until `web`'s rollout is over (through the real kubectl).
 async fn settle(c: &Cluster) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use super::{Run, mask};
+use super::{Run, cluster_with_web, mask};
 use crate::Cluster;
 
 /// Both kubectls with `args`, byte for byte (alignment included, no masking), a few times until
@@ -42,23 +42,6 @@ async fn exactly(c: &Cluster, args: &[&str]) {
         show(&real),
         show(&ours)
     );
-}
-
-/// Two hollow nodes and `web` (2 replicas) rolled out.
-async fn cluster_with_web() -> Cluster {
-    let mut c = Cluster::start().await;
-    c.add_nodes("n-", 2, &[]).await;
-    c.ok(&[
-        "create",
-        "deployment",
-        "web",
-        "--image=nginx",
-        "--replicas=2",
-    ])
-    .await;
-    c.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
-        .await;
-    c
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -66,6 +66,23 @@ pub fn mask(text: &str) -> String {
         .join("\n")
 }
 
+/// Two hollow nodes and `web` (2 replicas) rolled out: what most parity tests start from.
+pub async fn cluster_with_web() -> Cluster {
+    let mut c = Cluster::start().await;
+    c.add_nodes("n-", 2, &[]).await;
+    c.ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=2",
+    ])
+    .await;
+    c.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await;
+    c
+}
+
 impl Cluster {
     /// `barge kubectl <args>` with this cluster's kubeconfig.
     pub async fn barge_kubectl(&self, args: &[&str]) -> Output {
