@@ -405,10 +405,7 @@ impl Describer<'_> {
                 let lease = Api::<Lease>::namespaced(self.client(), "kube-node-lease")
                     .get(name)
                     .await
-                    .map_err(|e| match Error::from(e) {
-                        Error::Server { message, .. } => message,
-                        Error::Client(m) => m,
-                    });
+                    .map_err(|e| Error::from(e).message());
                 let events = if self.show_events {
                     // Controllers record node events by uid, kubelets by name.
                     let uid = node.metadata.uid.clone().unwrap_or_default();

@@ -12,6 +12,9 @@ pub enum Error {
     /// Anything on this side: bad arguments, a missing kubeconfig, an unreachable server.
     #[error("error: {0}")]
     Client(String),
+    /// A remote command (`exec`) exited with this non-zero code, which becomes ours.
+    #[error("command terminated with exit code {0}")]
+    Exit(i32),
 }
 
 fn server_message(reason: &str, message: &str) -> String {
@@ -26,6 +29,22 @@ fn server_message(reason: &str, message: &str) -> String {
 impl Error {
     pub fn client(message: impl fmt::Display) -> Self {
         Error::Client(message.to_string())
+    }
+
+    /// The message without kubectl's `Error from server (...)` or `error:` prefix.
+    pub fn message(&self) -> String {
+        match self {
+            Error::Server { message, .. } | Error::Client(message) => message.clone(),
+            Error::Exit(_) => self.to_string(),
+        }
+    }
+
+    /// The process's exit code after this error: 1, or the remote command's.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Exit(code) => *code,
+            _ => 1,
+        }
     }
 }
 

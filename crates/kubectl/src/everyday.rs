@@ -8,7 +8,9 @@
 
 pub mod auth;
 pub mod delete;
+pub mod exec;
 pub mod logs;
+pub mod port_forward;
 pub mod rollout;
 pub mod scale;
 pub mod template;
@@ -37,6 +39,10 @@ pub enum Commands {
     Rollout(rollout::Commands),
     /// Print the logs for a container in a pod.
     Logs(logs::Args),
+    /// Execute a command in a container.
+    Exec(exec::Args),
+    /// Forward one or more local ports to a pod.
+    PortForward(port_forward::Args),
     /// Experimental: Wait for a specific condition on one or many resources.
     Wait(wait::Args),
     /// Display resource (CPU/memory) usage.
@@ -53,6 +59,8 @@ pub async fn run(cmd: Commands, global: &GlobalArgs) -> Result<()> {
         Commands::Scale(a) => scale::run(a, global).await,
         Commands::Rollout(c) => rollout::run(c, global).await,
         Commands::Logs(a) => logs::run(a, global).await,
+        Commands::Exec(a) => exec::run(a, global).await,
+        Commands::PortForward(a) => port_forward::run(a, global).await,
         Commands::Wait(a) => wait::run(a, global).await,
         Commands::Top(c) => top::run(c, global).await,
         Commands::Auth(c) => auth::run(c, global).await,

@@ -79,11 +79,14 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
             return 1;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A read of standard input may still be blocked in a thread (`exec -i`); it is not waited for.
+    runtime.shutdown_background();
+    match result {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("{e}");
-            1
+            e.exit_code()
         }
     }
 }

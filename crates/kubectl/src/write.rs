@@ -294,16 +294,14 @@ pub(crate) fn prefixed(e: Error, prefix: &str) -> Error {
             message: format!("{prefix}{message}"),
         },
         Error::Client(m) => Error::Client(format!("{prefix}{m}")),
+        exit @ Error::Exit(_) => exit,
     }
 }
 
 /// The message of a server error without kubectl's `Error from server (...)` (kubectl's
 /// `create deployment` and friends print `error: failed to create deployment: <message>`).
 pub(crate) fn bare(e: &Error) -> String {
-    match e {
-        Error::Server { message, .. } => message.clone(),
-        Error::Client(m) => m.clone(),
-    }
+    e.message()
 }
 
 #[cfg(test)]

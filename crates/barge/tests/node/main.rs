@@ -11,6 +11,7 @@ mod autoscaling;
 mod durability;
 mod multinode;
 mod network;
+mod parity;
 mod pods;
 mod security;
 mod streaming;

@@ -84,7 +84,7 @@ fn container_names(pod: &Value) -> Vec<String> {
 
 /// The container to read: the one asked for (which must exist), else the default one; the
 /// notice kubectl prints when it chose among several.
-fn choose_container(pod: &Value, asked: Option<&str>) -> Result<(String, Option<String>)> {
+pub fn choose_container(pod: &Value, asked: Option<&str>) -> Result<(String, Option<String>)> {
     let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let all = |key: &str| -> Vec<&str> {
         pod["spec"][key]
@@ -189,7 +189,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> Result<()> {
     let session = Session::new(global).await?;
     let ns = session.ctx.namespace.clone();
     let pods: Api<Pod> = Api::namespaced(session.ctx.client.clone(), &ns);
-    let not_found = |e: kube::Error| match Error::from(e) {
+    let not_found = |e: Error| match e {
         Error::Server { reason, message } => Error::client(format!(
             "error from server ({reason}): {message} in namespace \"{ns}\""
         )),
@@ -222,15 +222,28 @@ pub async fn run(args: Args, global: &GlobalArgs) -> Result<()> {
     if let Some(c) = args.words.get(1) {
         container = Some(c.clone());
     }
-    let pod: Value = match word.split_once('/') {
-        None => serde_json::to_value(pods.get(word).await.map_err(not_found)?)?,
+    let pod = pod_for(&session, &pods, word).await.map_err(not_found)?;
+    print_pod(
+        &session,
+        &pods,
+        &pod,
+        container.as_deref(),
+        &args,
+        args.tail,
+        false,
+    )
+    .await
+}
+
+/// The pod `word` names (`NAME` or `TYPE/NAME`): the pod itself, or the one kubectl would pick of
+/// a controller's or Service's pods (said on standard error when there were several).
+pub async fn pod_for(session: &Session, pods: &Api<Pod>, word: &str) -> Result<Value> {
+    let ns = &session.ctx.namespace;
+    Ok(match word.split_once('/') {
+        None => serde_json::to_value(pods.get(word).await?)?,
         Some((kind, name)) => {
             let resource = session.discovery.resolve(kind)?.clone();
-            let object = session
-                .api(&resource, &ns)
-                .get(name)
-                .await
-                .map_err(not_found)?;
+            let object = session.api(&resource, ns).get(name).await?;
             let object = serde_json::to_value(object)?;
             if resource.kind == "Pod" {
                 object
@@ -267,17 +280,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> Result<()> {
                 list.swap_remove(0)
             }
         }
-    };
-    print_pod(
-        &session,
-        &pods,
-        &pod,
-        container.as_deref(),
-        &args,
-        args.tail,
-        false,
-    )
-    .await
+    })
 }
 
 async fn print_pod(

@@ -57,9 +57,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> Result<()> {
     if found.is_empty() {
         let cause = errors
             .last()
-            .map(|e| match e {
-                Error::Server { message, .. } | Error::Client(message) => format!(" {message}"),
-            })
+            .map(|e| format!(" {}", e.message()))
             .unwrap_or_default();
         return Err(Error::client(format!("no objects passed to scale{cause}")));
     }
