@@ -1,12 +1,21 @@
-//! `kubectl logs`, `exec` (plain and with a terminal), `port-forward` and `describe` through
-//! the API server to the kubelet, against a real container.
+//! `kubectl logs`, `exec` (plain and with a terminal), `port-forward` (kubectl's and kube-rs's)
+//! and `describe` through the API server to the kubelet, against a real container.
 
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use k8s_openapi::api::core::v1::Pod;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::{IMAGE, Node, can_run};
+
+async fn client(kubeconfig: &std::path::Path) -> kube::Client {
+    let file = kube::config::Kubeconfig::read_from(kubeconfig).expect("kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(file, &Default::default())
+        .await
+        .expect("config");
+    kube::Client::try_from(config).expect("client")
+}
 
 #[tokio::test]
 async fn logs_exec_and_port_forward_reach_the_container() {
@@ -125,6 +134,40 @@ async fn logs_exec_and_port_forward_reach_the_container() {
         "httpd answered through the tunnel: {answer}"
     );
     let _ = forward.kill().await;
+
+    // kube-rs's Portforwarder (the v4.channel.k8s.io WebSocket protocol): two ports on one
+    // WebSocket, one that httpd answers on and one where nothing listens.
+    let pods: kube::Api<Pod> = kube::Api::default_namespaced(client(&node.kubeconfig).await);
+    let mut pf = pods
+        .portforward("web", &[8080, 9999])
+        .await
+        .expect("a port-forward session");
+    let refused = pf.take_error(9999).expect("an error future");
+    let error = tokio::time::timeout(Duration::from_secs(20), refused)
+        .await
+        .expect("the refused port reports in time");
+    assert!(
+        error
+            .as_deref()
+            .is_some_and(|e| e.contains("error forwarding port 9999")),
+        "{error:?}"
+    );
+    let mut stream = pf.take_stream(8080).expect("the 8080 stream");
+    stream
+        .write_all(b"GET /nothing HTTP/1.0\r\n\r\n")
+        .await
+        .expect("request written");
+    let mut reply = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), stream.read_to_end(&mut reply))
+        .await
+        .expect("httpd answers and the session ends in time")
+        .expect("readable");
+    let reply = String::from_utf8_lossy(&reply);
+    assert!(
+        reply.starts_with("HTTP/1.") && reply.contains("404"),
+        "{reply}"
+    );
+    pf.abort();
 
     let describe = node.ok(&["describe", "pod", "web"]).await;
     for line in [

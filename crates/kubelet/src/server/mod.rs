@@ -21,6 +21,7 @@
 //! `Status` objects with upstream's messages.
 
 pub mod logs;
+pub mod portforward;
 pub mod spdy;
 pub mod stats;
 pub mod streams;

@@ -13,12 +13,17 @@
 //!   carry a raw SPDY session, so the kubelet opens a plain SPDY upgrade
 //!   (`portforward.k8s.io`) to containerd and copies bytes both ways (upstream's tunnelling
 //!   handler).
+//! - **WebSocket `v4.channel.k8s.io` / `v4.base64.channel.k8s.io` / no subprotocol**
+//!   port-forward (kube-rs's `Portforwarder`, the Python client; `?port=80,1234`): the kubelet
+//!   terminates the WebSocket and is containerd's SPDY `portforward.k8s.io` client, one data
+//!   and one error stream per port, as client-go opens them ([`super::portforward`]).
 //! - **SPDY/3.1** (kubectl's fallback, older clients): passed through to containerd unchanged,
 //!   as upstream's kubelet proxies it.
 //!
 //! Errors before the upgrade are `Status` answers with upstream's messages (`container not
-//! found ("c")`, `pod not found ("p_ns")`); kubectl prints them after its SPDY retry. Not
-//! supported: the `v4.channel.k8s.io` WebSocket port-forward protocol and base64 channels.
+//! found ("c")`, `pod not found ("p_ns")`, `query parameter "port" is required`); kubectl
+//! prints them after its SPDY retry. Not supported: base64 channels for exec and attach
+//! (`base64.channel.k8s.io`, `v4.base64.channel.k8s.io`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -40,6 +45,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tonic::transport::Channel;
 
+use super::portforward::{self, Codec, Session};
 use super::spdy::{self, FLAG_FIN, Frame, HeaderWriter};
 use super::websocket::{self, CLOSE_NORMAL, Message, Role};
 use super::{Host, Response, full, status};
@@ -52,10 +58,13 @@ pub const V5_CHANNEL: &str = "v5.channel.k8s.io";
 pub const V4_CHANNEL: &str = "v4.channel.k8s.io";
 pub const PORT_FORWARD_TUNNEL: &str = "SPDY/3.1+portforward.k8s.io";
 pub const PORT_FORWARD: &str = "portforward.k8s.io";
+/// What WebSocket subprotocols that tunnel SPDY start with (upstream's
+/// `IsWebSocketRequestWithTunnelingProtocol`).
+const TUNNEL_PREFIX: &str = "SPDY/3.1+";
 const STREAM_PROTOCOL_HEADER: &str = "x-stream-protocol-version";
 
 /// How long a finished session waits for the client's close frame before dropping it.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+pub(super) const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -237,21 +246,20 @@ pub async fn port_forward<H: Host>(
     namespace: &str,
     name: &str,
 ) -> Response {
-    let pairs = query_pairs(req.uri().query());
-    let mut ports = Vec::new();
-    for (_, v) in pairs.iter().filter(|(k, _)| k == "port" || k == "ports") {
-        for p in v.split(',').filter(|p| !p.is_empty()) {
-            match p.trim().parse::<u16>() {
-                Ok(p) if p > 0 => ports.push(i32::from(p)),
-                _ => {
-                    return status(
-                        StatusCode::BAD_REQUEST,
-                        &format!("unable to parse {p:?} as a port"),
-                    );
-                }
-            }
+    // Only the channel protocol names its ports in the query (upstream's `NewV4Options`); over
+    // SPDY, tunnelled or not, each stream carries its port in a header.
+    let channels = websocket::is_websocket_request(req.headers())
+        && !websocket::offered_protocols(req.headers())
+            .iter()
+            .any(|p| p.starts_with(TUNNEL_PREFIX));
+    let ports = if channels {
+        match portforward::parse_ports(&query_pairs(req.uri().query())) {
+            Ok(p) => p,
+            Err(e) => return status(StatusCode::BAD_REQUEST, &e),
         }
-    }
+    } else {
+        Vec::new()
+    };
     let Some(pod) = host.pod(namespace, name) else {
         return status(StatusCode::NOT_FOUND, "pod does not exist");
     };
@@ -270,21 +278,45 @@ pub async fn port_forward<H: Host>(
     let url = runtime
         .port_forward(PortForwardRequest {
             pod_sandbox_id: sandbox,
-            port: ports,
+            port: ports.iter().copied().map(i32::from).collect(),
         })
         .await
         .map(|r| r.into_inner().url);
+    let bridge = if channels {
+        Bridge::PortForwardChannels(Session {
+            ports,
+            pod: format!("{name}_{namespace}"),
+            uid,
+        })
+    } else {
+        Bridge::PortForward
+    };
     match url {
-        Ok(url) => upgrade(req, &url, Bridge::PortForward).await,
+        Ok(url) => upgrade(req, &url, bridge).await,
         Err(e) => grpc_error(&e),
     }
 }
 
 /// What to do with an upgraded connection.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Bridge {
     RemoteCommand(StreamOptions),
+    /// kubectl's SPDY tunnelled in a WebSocket, or plain SPDY: bytes pass through.
     PortForward,
+    /// The `v4.channel.k8s.io` port-forward protocol, bridged stream by stream.
+    PortForwardChannels(Session),
+}
+
+/// The WebSocket subprotocol to answer with: the first the client offered that is supported,
+/// `""` standing for a client that offered none (upstream's `wsstream` handshake).
+fn negotiate(offered: &[String], supported: &[&str]) -> Option<String> {
+    if offered.is_empty() {
+        return supported.contains(&"").then(String::new);
+    }
+    offered
+        .iter()
+        .find(|p| supported.contains(&p.as_str()))
+        .cloned()
 }
 
 fn is_spdy_request(headers: &HeaderMap) -> bool {
@@ -301,12 +333,9 @@ async fn upgrade(mut req: http::Request<Incoming>, url: &str, bridge: Bridge) ->
         let supported: &[&str] = match bridge {
             Bridge::RemoteCommand(_) => &[V5_CHANNEL, V4_CHANNEL],
             Bridge::PortForward => &[PORT_FORWARD_TUNNEL],
+            Bridge::PortForwardChannels(_) => &portforward::PROTOCOLS,
         };
-        let Some(protocol) = offered
-            .iter()
-            .find(|p| supported.contains(&p.as_str()))
-            .cloned()
-        else {
+        let Some(protocol) = negotiate(&offered, supported) else {
             return status(
                 StatusCode::BAD_REQUEST,
                 &format!(
@@ -326,8 +355,9 @@ async fn upgrade(mut req: http::Request<Incoming>, url: &str, bridge: Bridge) ->
         };
         let backend_protocol = match bridge {
             Bridge::RemoteCommand(_) => V4_CHANNEL,
-            Bridge::PortForward => PORT_FORWARD,
+            Bridge::PortForward | Bridge::PortForwardChannels(_) => PORT_FORWARD,
         };
+        let codec = Codec::for_protocol(&protocol).unwrap_or(Codec::Binary);
         let mut headers = HeaderMap::new();
         headers.insert(
             STREAM_PROTOCOL_HEADER,
@@ -350,6 +380,15 @@ async fn upgrade(mut req: http::Request<Incoming>, url: &str, bridge: Bridge) ->
             match bridge {
                 Bridge::RemoteCommand(opts) => remote_command(client, v5, backend, opts).await,
                 Bridge::PortForward => tunnel(client, backend).await,
+                Bridge::PortForwardChannels(session) => {
+                    portforward::bridge(
+                        TokioIo::new(client),
+                        TokioIo::new(backend),
+                        session,
+                        codec,
+                    )
+                    .await;
+                }
             }
         });
         let mut resp = http::Response::new(full(Bytes::new()));
@@ -360,7 +399,10 @@ async fn upgrade(mut req: http::Request<Incoming>, url: &str, bridge: Bridge) ->
         if let Ok(v) = HeaderValue::from_str(&websocket::accept_key(&key)) {
             h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
         }
-        if let Ok(v) = HeaderValue::from_str(&protocol) {
+        // A client that offered no subprotocol gets none back (RFC 6455 §4.2.2).
+        if let Ok(v) = HeaderValue::from_str(&protocol)
+            && !protocol.is_empty()
+        {
             h.insert(header::SEC_WEBSOCKET_PROTOCOL, v);
         }
         return resp;
@@ -473,7 +515,7 @@ async fn connect(
 }
 
 /// Writes what it is sent to `io`, in order, from its own task.
-fn outbox<W: AsyncWrite + Unpin + Send + 'static>(mut io: W) -> mpsc::Sender<Vec<u8>> {
+pub(super) fn outbox<W: AsyncWrite + Unpin + Send + 'static>(mut io: W) -> mpsc::Sender<Vec<u8>> {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(64);
     tokio::spawn(async move {
         while let Some(bytes) = rx.recv().await {
@@ -829,6 +871,29 @@ mod tests {
         assert_eq!(
             StreamOptions::from_pairs(&pairs("command=ls")).unwrap_err(),
             "you must specify at least 1 of stdin, stdout, stderr"
+        );
+    }
+
+    #[test]
+    fn subprotocols_are_negotiated_in_the_clients_order() {
+        let offered = |list: &[&str]| list.iter().map(|p| (*p).to_owned()).collect::<Vec<_>>();
+        // kube-rs offers v5 first; port-forward has no v5, so v4 it is.
+        assert_eq!(
+            negotiate(&offered(&[V5_CHANNEL, V4_CHANNEL]), &portforward::PROTOCOLS),
+            Some(V4_CHANNEL.to_owned())
+        );
+        assert_eq!(
+            negotiate(
+                &offered(&[V5_CHANNEL, V4_CHANNEL]),
+                &[V5_CHANNEL, V4_CHANNEL]
+            ),
+            Some(V5_CHANNEL.to_owned())
+        );
+        assert_eq!(negotiate(&[], &portforward::PROTOCOLS), Some(String::new()));
+        assert_eq!(negotiate(&[], &[V5_CHANNEL, V4_CHANNEL]), None);
+        assert_eq!(
+            negotiate(&offered(&[PORT_FORWARD]), &portforward::PROTOCOLS),
+            None
         );
     }
 

@@ -1,7 +1,8 @@
 //! WebSocket (RFC 6455) framing: what the streaming endpoints need, both roles.
 //!
-//! The kubelet is the server side of kubectl's `v5.channel.k8s.io` exec/attach sessions and of
-//! its `SPDY/3.1+portforward.k8s.io` tunnel; tests use the client side. Messages are reassembled
+//! The kubelet is the server side of kubectl's `v5.channel.k8s.io` exec/attach sessions, of
+//! its `SPDY/3.1+portforward.k8s.io` tunnel and of the `v4.channel.k8s.io` port-forward of
+//! kube-rs and the Python client; tests use the client side. Messages are reassembled
 //! from fragments; control frames may come between fragments; a server refuses unmasked client
 //! frames and a client refuses masked server frames (RFC 6455 §5.1). No extensions (no
 //! compression) are negotiated. Messages above [`MAX_MESSAGE`] end the connection.
