@@ -15,6 +15,9 @@ pub enum Error {
     /// A remote command (`exec`) exited with this non-zero code, which becomes ours.
     #[error("command terminated with exit code {0}")]
     Exit(i32),
+    /// A failure already explained on standard error: exit code 1, nothing more printed.
+    #[error("")]
+    Reported,
 }
 
 fn server_message(reason: &str, message: &str) -> String {
@@ -35,7 +38,7 @@ impl Error {
     pub fn message(&self) -> String {
         match self {
             Error::Server { message, .. } | Error::Client(message) => message.clone(),
-            Error::Exit(_) => self.to_string(),
+            Error::Exit(_) | Error::Reported => self.to_string(),
         }
     }
 

@@ -85,7 +85,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("{e}");
+            if !matches!(e, Error::Reported) {
+                eprintln!("{e}");
+            }
             e.exit_code()
         }
     }

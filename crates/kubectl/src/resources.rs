@@ -59,6 +59,15 @@ impl Resource {
     }
 
     /// `pods`, `deployments.apps`: the group-qualified plural.
+    /// `v1`, `apps/v1`: the `apiVersion` of this resource's objects.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
     pub fn qualified_plural(&self) -> String {
         if self.group.is_empty() {
             self.plural.clone()

@@ -10,6 +10,7 @@
 mod apply;
 mod create;
 mod edit;
+mod editor;
 mod patch3;
 
 use serde_json::Value;
@@ -32,6 +33,8 @@ pub enum Commands {
     Annotate(edit::AnnotateArgs),
     /// Update fields of a resource.
     Patch(edit::PatchArgs),
+    /// Edit a resource on the server.
+    Edit(editor::Args),
     /// Run a particular image on the cluster.
     Run(create::RunArgs),
     /// Take a replication controller, service, deployment or pod and expose it as a new Kubernetes service.
@@ -46,6 +49,7 @@ pub async fn run(cmd: Commands, global: &GlobalArgs) -> Result<()> {
         Commands::Label(a) => edit::label(&session, a).await,
         Commands::Annotate(a) => edit::annotate(&session, a).await,
         Commands::Patch(a) => edit::patch(&session, a).await,
+        Commands::Edit(a) => editor::run(&session, a).await,
         Commands::Run(a) => create::run_pod(&session, a).await,
         Commands::Expose(a) => create::expose(&session, a).await,
     }
@@ -294,7 +298,7 @@ pub(crate) fn prefixed(e: Error, prefix: &str) -> Error {
             message: format!("{prefix}{message}"),
         },
         Error::Client(m) => Error::Client(format!("{prefix}{m}")),
-        exit @ Error::Exit(_) => exit,
+        other @ (Error::Exit(_) | Error::Reported) => other,
     }
 }
 

@@ -34,14 +34,21 @@ pub async fn cluster_with_web() -> Cluster {
 }
 
 impl Cluster {
-    /// `barge kubectl <args>` with this cluster's kubeconfig.
-    pub async fn barge_kubectl(&self, args: &[&str]) -> Output {
-        tokio::process::Command::new(BARGE)
-            .arg("kubectl")
+    /// `barge kubectl <args>` with this cluster's kubeconfig, to run.
+    pub fn barge_kubectl_command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(BARGE);
+        cmd.arg("kubectl")
             .arg("--kubeconfig")
             .arg(self.path("kubeconfig"))
             .args(args)
             .env_remove("KUBECONFIG")
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// `barge kubectl <args>` with this cluster's kubeconfig.
+    pub async fn barge_kubectl(&self, args: &[&str]) -> Output {
+        self.barge_kubectl_command(args)
             .output()
             .await
             .expect("barge kubectl runs")
