@@ -5,7 +5,7 @@
 //! when an object was invalid.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -373,7 +373,7 @@ fn launch_editor(path: &Path) -> Result<()> {
 }
 
 /// kubectl's note of where the changes were kept, then the error.
-fn preserved(file: &PathBuf, e: Error) -> Error {
+fn preserved(file: &Path, e: Error) -> Error {
     eprintln!(
         "A copy of your changes has been stored to {:?}",
         file.display().to_string()
