@@ -17,6 +17,7 @@ pub mod context;
 pub mod describe;
 pub mod error;
 pub mod everyday;
+pub mod explain;
 pub mod get;
 pub mod printer;
 pub mod resources;
@@ -51,6 +52,8 @@ enum Command {
     Describe(describe::Commands),
     #[command(flatten)]
     Everyday(everyday::Commands),
+    /// Get documentation for a resource.
+    Explain(explain::Args),
     /// Print the client and server version information.
     Version,
     #[command(flatten)]
@@ -96,6 +99,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
 async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Everyday(c) => everyday::run(c, &cli.global).await,
+        Command::Explain(a) => explain::run(a, &cli.global).await,
         Command::Version => version(&cli.global).await,
         Command::Describe(c) => describe::run(c, &cli.global).await,
         Command::Write(c) => write::run(c, &cli.global).await,

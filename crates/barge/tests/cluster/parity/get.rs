@@ -300,3 +300,67 @@ async fn get_watch_prints_the_table_then_the_changes_as_kubectl() {
     );
     assert_eq!(mask(&real_text), mask(&ours_text), "kubectl get pods -w");
 }
+
+const GADGETS: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        description: A gadget does one small thing, and this description is long enough to be wrapped at seventy-six columns.
+        properties:
+          spec:
+            type: object
+            required: [size]
+            properties:
+              size: {type: integer, description: How big.}
+              mode: {type: string, enum: [fast, slow]}
+              tags: {type: array, items: {type: string}}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn explain_writes_the_schemas_as_kubectl() {
+    let c = Cluster::start().await;
+    c.ok(&["apply", "-f", &c.file("gadgets.yaml", GADGETS)])
+        .await;
+    c.eventually(
+        "the gadget schema is published",
+        Duration::from_secs(20),
+        || async {
+            c.kubectl(&["explain", "gadgets.spec"])
+                .await
+                .status
+                .success()
+        },
+    )
+    .await;
+    let steps: &[&[&str]] = &[
+        &["explain", "pods"],
+        &["explain", "deploy.spec.strategy"],
+        &["explain", "deployments.apps.spec.replicas"],
+        &["explain", "pods.spec.containers.ports", "--recursive"],
+        &["explain", "svc.spec"],
+        &["explain", "jobs.spec.template.spec.containers.resources"],
+        &["explain", "deployments", "--api-version=apps/v1"],
+        &["explain", "gadgets"],
+        &["explain", "gadgets.spec"],
+        &["explain", "gadgets.spec.mode"],
+        &["explain", "gadgets", "--recursive"],
+        &["explain", "foo"],
+        &["explain", "pods.spec.nope"],
+        &["explain", "configmaps", "--api-version=v2"],
+        &["explain"],
+        &["explain", "pods", "svc"],
+    ];
+    for args in steps {
+        c.same(args).await;
+    }
+}
