@@ -4,6 +4,7 @@
 //! the old revision's template patched back into the object), `restart` (the
 //! `kubectl.kubernetes.io/restartedAt` template annotation), `pause` and `resume`.
 
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -354,9 +355,20 @@ async fn status_one(
 /// once, without `--watch`).
 async fn watch_status(session: &Session, f: &Found, watch: bool) -> Result<()> {
     let api = session.api(&f.resource, &f.namespace);
+    let terminal = watch && std::io::stdout().is_terminal();
     let print = |obj: &DynamicObject| -> Result<bool> {
-        let (line, done) = rollout_status(&f.resource.kind, &serde_json::to_value(obj)?)?;
-        print!("{line}");
+        let obj = serde_json::to_value(obj)?;
+        let (line, done) = rollout_status(&f.resource.kind, &obj)?;
+        if terminal {
+            // The bar stays on the last line, redrawn under each message, gone at the end.
+            print!("{CLEAR_LINE}{line}");
+            if let Some(p) = progress(&f.resource.kind, &obj).filter(|_| !done) {
+                print!("{}", progress_bar(p));
+            }
+            let _ = std::io::stdout().flush();
+        } else {
+            print!("{line}");
+        }
         Ok(done || !watch)
     };
     let mut version = f
@@ -397,6 +409,61 @@ async fn watch_status(session: &Session, f: &Found, watch: bool) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Carriage return and erase line: where the progress bar was.
+const CLEAR_LINE: &str = "\r\x1b[2K";
+
+/// How far a rollout is: pods updated, pods available (ready for stateful sets), pods wanted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub updated: i64,
+    pub available: i64,
+    pub wanted: i64,
+}
+
+fn progress(kind: &str, obj: &Value) -> Option<Progress> {
+    let s = &obj["status"];
+    let (updated, available, wanted) = match kind {
+        "Deployment" => (
+            int(&s["updatedReplicas"]),
+            int(&s["availableReplicas"]),
+            obj["spec"]["replicas"].as_i64().unwrap_or(1),
+        ),
+        "DaemonSet" => (
+            int(&s["updatedNumberScheduled"]),
+            int(&s["numberAvailable"]),
+            int(&s["desiredNumberScheduled"]),
+        ),
+        "StatefulSet" => (
+            int(&s["updatedReplicas"]),
+            int(&s["readyReplicas"]),
+            obj["spec"]["replicas"].as_i64().unwrap_or(1),
+        ),
+        _ => return None,
+    };
+    (wanted > 0).then_some(Progress {
+        updated,
+        available,
+        wanted,
+    })
+}
+
+/// `[##########----------] 1/2 updated, 0/2 available`: updated and available pods count
+/// half each toward the bar's 20 cells.
+pub fn progress_bar(p: Progress) -> String {
+    const CELLS: i64 = 20;
+    let done =
+        (p.updated.clamp(0, p.wanted) + p.available.clamp(0, p.wanted)) * CELLS / (2 * p.wanted);
+    format!(
+        "[{}{}] {}/{} updated, {}/{} available",
+        "#".repeat(done as usize),
+        "-".repeat((CELLS - done) as usize),
+        p.updated,
+        p.wanted,
+        p.available,
+        p.wanted
+    )
 }
 
 /// A `matchLabels`/`matchExpressions` selector as a label selector string.
@@ -788,6 +855,32 @@ fn causes(revisions: &[Revision]) -> std::collections::BTreeMap<i64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_bar_counts_updated_and_available_pods() {
+        let p = |updated, available, wanted| Progress {
+            updated,
+            available,
+            wanted,
+        };
+        assert_eq!(
+            progress_bar(p(1, 0, 2)),
+            "[#####---------------] 1/2 updated, 0/2 available"
+        );
+        assert_eq!(
+            progress_bar(p(3, 3, 3)),
+            "[####################] 3/3 updated, 3/3 available"
+        );
+        // Surge pods beyond the wanted count do not overflow the bar.
+        assert_eq!(
+            progress_bar(p(4, 0, 3)),
+            "[##########----------] 4/3 updated, 0/3 available"
+        );
+        let deployment = serde_json::json!({"spec": {"replicas": 2},
+            "status": {"updatedReplicas": 1, "availableReplicas": 1}});
+        assert_eq!(progress("Deployment", &deployment), Some(p(1, 1, 2)));
+        assert_eq!(progress("Job", &deployment), None);
+    }
 
     fn deployment(spec_replicas: i64, status: Value) -> Value {
         json!({"metadata": {"name": "web", "generation": 2},
