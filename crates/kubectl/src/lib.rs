@@ -18,6 +18,7 @@ pub mod describe;
 pub mod error;
 pub mod everyday;
 pub mod explain;
+pub mod flags;
 pub mod get;
 pub mod printer;
 pub mod resources;
@@ -25,7 +26,7 @@ pub mod write;
 
 use std::ffi::OsString;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use context::{Context, GlobalArgs};
 pub use error::{Error, Result};
@@ -64,11 +65,30 @@ enum Command {
 
 /// Runs kubectl with `args` (without the program name); the process's exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> i32 {
-    let argv = std::iter::once(OsString::from("kubectl")).chain(args);
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    let valued = |w: &OsString| {
+        w.to_str()
+            .is_some_and(|w| w.starts_with("--") && w.contains('='))
+    };
+    if args.iter().any(valued) {
+        args = match flags::normalize(&Cli::command(), args) {
+            Ok(args) => args,
+            Err(message) => {
+                eprintln!("{message}");
+                return 1;
+            }
+        };
+    }
+    let argv = std::iter::once(OsString::from("kubectl")).chain(args.iter().cloned());
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            match flags::cobra_error(&Cli::command(), &args, &e) {
+                Some(message) => eprintln!("{message}"),
+                None => {
+                    let _ = e.print();
+                }
+            }
             return if e.use_stderr() { 1 } else { 0 };
         }
     };

@@ -62,7 +62,7 @@ struct DeploymentArgs {
     #[arg(long = "image", required = true)]
     images: Vec<String>,
     /// Number of replicas to create.
-    #[arg(long, default_value_t = 1)]
+    #[arg(short = 'r', long, default_value_t = 1)]
     replicas: i32,
     /// The containerPort that this deployment exposes.
     #[arg(long)]

@@ -364,3 +364,28 @@ async fn explain_writes_the_schemas_as_kubectl() {
         c.same(args).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flags_parse_and_fail_as_kubectls() {
+    let c = Cluster::start().await;
+    let steps: &[&[&str]] = &[
+        &["get", "ns", "--show-labels=true"],
+        &["get", "ns", "--show-labels=false"],
+        &["get", "ns", "--all-namespaces=F"],
+        &["get", "pods", "--show-labels=maybe"],
+        &["get", "pods", "--bogus"],
+        &["get", "pods", "-Z"],
+        &["get", "pods", "--output"],
+        &["get", "pods", "-o"],
+        &["get", "pods", "-n"],
+        &["rollout", "status", "--bogus"],
+        &["scale", "deploy/app", "--replicas=x"],
+        &["create", "deployment", "x", "--replicas=q", "--image=a"],
+        &["logs", "--tail=x", "app"],
+        &["bogus"],
+        &["zzzzzz"],
+    ];
+    for args in steps {
+        c.same(args).await;
+    }
+}
