@@ -90,7 +90,7 @@ fn with_usage(path: &[&Command], message: &str) -> String {
     )
 }
 
-fn context<'e>(e: &'e clap::Error, kind: ContextKind) -> Option<&'e str> {
+fn context(e: &clap::Error, kind: ContextKind) -> Option<&str> {
     match e.get(kind)? {
         ContextValue::String(s) => Some(s),
         _ => None,
