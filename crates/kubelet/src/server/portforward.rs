@@ -30,7 +30,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::spdy::{self, FLAG_FIN, Frame, HeaderWriter};
-use super::streams::{CLOSE_GRACE, V4_CHANNEL, outbox};
+use super::streams::{CLOSE_GRACE, Control, V4_CHANNEL, answer_control, outbox};
 use super::websocket::{self, CLOSE_NORMAL, Message, Role};
 
 pub const V4_BASE64_CHANNEL: &str = "v4.base64.channel.k8s.io";
@@ -473,26 +473,13 @@ async fn client_to_runtime<R: AsyncRead + Unpin>(
                 return;
             }
         };
-        let data = match msg {
-            Message::Binary(data) | Message::Text(data) => data,
-            Message::Ping(p) => {
-                let _ = to_client
-                    .send(websocket::encode(Role::Server, &Message::Pong(p)))
-                    .await;
-                continue;
-            }
-            Message::Pong(_) => continue,
-            Message::Close(_) => {
-                if !closing.swap(true, Ordering::SeqCst) {
-                    let _ = to_client
-                        .send(websocket::encode(
-                            Role::Server,
-                            &Message::Close(Some(CLOSE_NORMAL)),
-                        ))
-                        .await;
-                }
-                return;
-            }
+        match answer_control(&msg, to_client, closing).await {
+            Control::Data => {}
+            Control::Answered => continue,
+            Control::Closed => return,
+        }
+        let (Message::Binary(data) | Message::Text(data)) = msg else {
+            continue;
         };
         if closing.load(Ordering::SeqCst) {
             continue;

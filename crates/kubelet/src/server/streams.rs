@@ -631,6 +631,41 @@ async fn remote_command(client: Upgraded, v5: bool, backend: Upgraded, opts: Str
     }
 }
 
+/// What a client's message was to a session, once its control frames are answered.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Control {
+    /// A data message, for the session to read.
+    Data,
+    /// A ping (answered with a pong) or a pong: nothing more to do.
+    Answered,
+    /// A close: answered with a close (unless one went out already, as `closing` says); the
+    /// session ends.
+    Closed,
+}
+
+pub(super) async fn answer_control(
+    msg: &Message,
+    to_client: &mpsc::Sender<Vec<u8>>,
+    closing: &AtomicBool,
+) -> Control {
+    match msg {
+        Message::Binary(_) | Message::Text(_) => Control::Data,
+        Message::Ping(p) => {
+            let pong = websocket::encode(Role::Server, &Message::Pong(p.clone()));
+            let _ = to_client.send(pong).await;
+            Control::Answered
+        }
+        Message::Pong(_) => Control::Answered,
+        Message::Close(_) => {
+            if !closing.swap(true, Ordering::SeqCst) {
+                let close = websocket::encode(Role::Server, &Message::Close(Some(CLOSE_NORMAL)));
+                let _ = to_client.send(close).await;
+            }
+            Control::Closed
+        }
+    }
+}
+
 /// Reads the client's WebSocket messages and turns them into SPDY frames for the runtime.
 async fn client_to_runtime<R: AsyncRead + Unpin>(
     mut ws: websocket::Reader<R>,
@@ -646,6 +681,11 @@ async fn client_to_runtime<R: AsyncRead + Unpin>(
             Ok(Some(m)) => m,
             Ok(None) | Err(_) => return,
         };
+        match answer_control(&msg, &to_client, &closing).await {
+            Control::Data => {}
+            Control::Answered => continue,
+            Control::Closed => return,
+        }
         let frame = match msg {
             Message::Binary(data) if !data.is_empty() => match (data[0], streams) {
                 (
@@ -683,23 +723,6 @@ async fn client_to_runtime<R: AsyncRead + Unpin>(
                 }
                 _ => continue,
             },
-            Message::Ping(p) => {
-                let _ = to_client
-                    .send(websocket::encode(Role::Server, &Message::Pong(p)))
-                    .await;
-                continue;
-            }
-            Message::Close(_) => {
-                if !closing.swap(true, Ordering::SeqCst) {
-                    let _ = to_client
-                        .send(websocket::encode(
-                            Role::Server,
-                            &Message::Close(Some(CLOSE_NORMAL)),
-                        ))
-                        .await;
-                }
-                return;
-            }
             _ => continue,
         };
         if to_runtime.send(frame.encode()).await.is_err() {
