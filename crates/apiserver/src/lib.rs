@@ -23,6 +23,7 @@ pub mod metrics;
 mod namespaces;
 pub mod objects;
 pub mod openapi;
+mod openapi_proto;
 pub mod printing;
 pub mod proxy;
 mod raw;

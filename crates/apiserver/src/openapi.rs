@@ -200,20 +200,42 @@ fn to_v2(v: &Value) -> Value {
     }
 }
 
-/// `GET /openapi/v2` as JSON: every group version's paths and definitions in one Swagger 2.0
-/// document. kubectl asks for it only in protobuf, as a fallback it does not need (v3 is
-/// complete), so protobuf-only requests get 404 and kubectl uses its compiled-in types.
+/// The media type of the protobuf Swagger 2.0 document (gnostic's `openapi.v2.Document`).
+const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+
+/// `GET /openapi/v2`: every group version's paths and definitions in one Swagger 2.0 document,
+/// as JSON or, for kubectl, in protobuf ([`crate::openapi_proto`]; its client-side validation
+/// of `kind: List` files reads the definitions).
 pub fn v2(state: &ApiServer, headers: &http::HeaderMap) -> Result<Response, ApiError> {
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
-    if !accept.split(',').any(|a| {
-        let media = a.split(';').next().unwrap_or_default().trim();
-        matches!(media, "application/json" | "*/*" | "")
-    }) {
+    let media: Vec<&str> = accept
+        .split(',')
+        .map(|a| a.split(';').next().unwrap_or_default().trim())
+        .collect();
+    let json = media
+        .iter()
+        .any(|m| matches!(*m, "application/json" | "*/*" | ""));
+    if !json && !media.contains(&V2_PROTOBUF) {
         return Err(ApiError::path_not_found());
     }
+    let doc = v2_document(state);
+    if !json {
+        let mut response = http::Response::new(request::full(crate::openapi_proto::document(&doc)));
+        // As upstream's handler: clients parse the type, and Go's parser refuses the `@`.
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/octet-stream"),
+        );
+        return Ok(response);
+    }
+    Ok(request::ok(&doc, Format::Json))
+}
+
+/// The Swagger 2.0 document of every group version the server serves.
+fn v2_document(state: &ApiServer) -> Value {
     let mut paths = Map::new();
     let mut definitions = Map::new();
     for (_, doc, _) in group_versions(state).iter() {
@@ -250,13 +272,12 @@ pub fn v2(state: &ApiServer, headers: &http::HeaderMap) -> Result<Response, ApiE
             }
         }
     }
-    let doc = json!({
+    json!({
         "swagger": "2.0",
         "info": {"title": "Kubernetes", "version": crate::KUBERNETES_VERSION},
         "paths": paths,
         "definitions": definitions,
-    });
-    Ok(request::ok(&doc, Format::Json))
+    })
 }
 
 #[cfg(test)]

@@ -1155,3 +1155,73 @@ async fn cascading_deletes_leave_the_garbage_collectors_finalizer() {
         .await;
     assert!(bad.contains("Unsupported value: \"Sideways\""), "{bad}");
 }
+
+/// A `kind: List` file: kubectl validates its items itself, against the protobuf Swagger 2.0
+/// document, before it sends them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_files_are_validated_against_openapi_v2_and_applied() {
+    let c = Cluster::start().await;
+    let list = c.file(
+        "list.yaml",
+        &format!(
+            "apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {{name: first}}
+  data: {{a: \"1\"}}
+- {}",
+            deployment(1, "myapp:v1").replace('\n', "\n  ").trim_end()
+        ),
+    );
+    let list = list.to_str().unwrap().to_owned();
+    assert_eq!(
+        c.ok(&["apply", "-f", &list]).await.trim(),
+        "configmap/first created\ndeployment.apps/my-api created"
+    );
+    assert_eq!(
+        c.ok(&["apply", "-f", &list]).await.trim(),
+        "configmap/first unchanged\ndeployment.apps/my-api unchanged"
+    );
+    c.ok(&["delete", "-f", &list]).await;
+    assert_eq!(
+        c.ok(&["create", "-f", &list]).await.trim(),
+        "configmap/first created\ndeployment.apps/my-api created"
+    );
+
+    // An unknown field deep in an item is found on the client side, as upstream's kubectl finds it.
+    let bad = c.file(
+        "bad.yaml",
+        "apiVersion: v1
+kind: List
+items:
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: bad}
+  spec:
+    selector: {matchLabels: {app: bad}}
+    template:
+      metadata: {labels: {app: bad}}
+      spec:
+        containers: [{name: c, image: i, bogus: 1}]
+",
+    );
+    let out = c.kubectl(&["apply", "-f", bad.to_str().unwrap()]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("unknown field \"bogus\"")
+            && stderr.contains("io.k8s.api.core.v1.Container"),
+        "{stderr}"
+    );
+    assert!(
+        !c.ok(&["get", "deployments", "-o", "name"])
+            .await
+            .contains("bad"),
+        "nothing was sent"
+    );
+    // JSON clients still get the JSON document.
+    let json = c.ok(&["get", "--raw", "/openapi/v2"]).await;
+    assert!(json.starts_with('{') && json.contains("\"swagger\":\"2.0\""));
+}

@@ -774,20 +774,15 @@ async fn edit_patches_what_the_editor_changed() {
     .await;
     twins_with(&c, &[("KUBE_EDITOR", "true")], &["edit"]).await;
 
-    // Both objects at once: a List, each patched or skipped. (Without --validate=false kubectl
-    // validates a List against /openapi/v2 in protobuf, which the server does not serve.)
+    // Both objects at once: a List (which kubectl validates against /openapi/v2 in protobuf),
+    // each patched or skipped.
     let both = twins_with(
         &c,
         &[(
             "KUBE_EDITOR",
             &sed_editor(&c, "both.sh", r#"s/^    a: "2"$/    a: "3"/"#),
         )],
-        &[
-            "edit",
-            "configmap/settings",
-            "deployment/app",
-            "--validate=false",
-        ],
+        &["edit", "configmap/settings", "deployment/app"],
     )
     .await;
     assert_eq!(
