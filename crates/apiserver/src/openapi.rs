@@ -1,8 +1,10 @@
-//! OpenAPI v3: the root index and one document per group version. kubectl's `apply` and
-//! `create -f` look here for a PATCH operation of the object's kind that takes the
-//! `fieldValidation` parameter before they trust the server to validate fields; without it they
-//! fail. `kubectl explain` reads the schemas: the built-in kinds' from `barge_api::schemas`
-//! (upstream's 1.32 definitions), custom resources' from their definitions.
+//! OpenAPI v3: the root index and one document per group version (and the v2 document, JSON or
+//! protobuf, built from the same schemas). kubectl's `apply` and `create -f` look here for a
+//! PATCH operation of the object's kind that takes the `fieldValidation` parameter before they
+//! trust the server to validate fields; without it they fail (and for a `kind: List` they
+//! validate on their side, against v2). `kubectl explain` reads the schemas: the built-in kinds'
+//! from `barge_api::schemas` (upstream's 1.32 definitions), custom resources' from their
+//! definitions.
 
 use std::sync::Arc;
 
