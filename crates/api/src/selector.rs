@@ -1476,6 +1476,118 @@ pub fn field_value(
     })
 }
 
+/// The dotted paths of an object that `field`'s value is read from (see [`field_value`]).
+pub fn field_paths<'a>(
+    group: &str,
+    kind: &str,
+    field: &'a str,
+) -> Result<Vec<&'a str>, SelectorError> {
+    Ok(match resolve(group, kind, field)? {
+        Extract::Str(p) => vec![p],
+        Extract::Bool(p) | Extract::Int(p) => vec![p],
+        Extract::StrOr(a, b) => vec![a, b],
+        Extract::PodIp => vec!["status.podIPs", "status.podIP"],
+        Extract::Empty => Vec::new(),
+    })
+}
+
+/// Which parts of an object to keep: a tree of keys, each a whole value at a leaf.
+#[derive(Debug, Default, Clone)]
+pub struct Paths {
+    children: std::collections::BTreeMap<String, Paths>,
+    whole: bool,
+}
+
+impl Paths {
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut root = Paths::default();
+        for path in paths {
+            let mut node = &mut root;
+            for key in path.split('.') {
+                node = node.children.entry(key.to_owned()).or_default();
+            }
+            node.whole = true;
+        }
+        root
+    }
+}
+
+/// The parts of a JSON document at `paths` (the rest skipped without being built): what a
+/// selector reads of a stored object, without decoding all of it.
+pub fn partial_json(json: &[u8], paths: &Paths) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let value = serde::de::DeserializeSeed::deserialize(Pick(paths), &mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+struct Pick<'p>(&'p Paths);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Pick<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        if self.0.whole {
+            return serde::Deserialize::deserialize(d);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Pick<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            match self.0.children.get(&key) {
+                Some(child) => {
+                    let v = map.next_value_seed(Pick(child))?;
+                    out.insert(key, v);
+                }
+                None => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    // Anything but an object where the paths go deeper holds none of them.
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+}
+
 fn lookup_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(object, |v, key| v.get(key))
 }
@@ -1483,6 +1595,32 @@ fn lookup_path<'a>(object: &'a Value, path: &str) -> Option<&'a Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_documents_keep_only_the_selected_paths() {
+        let doc = br#"{"metadata":{"name":"web","labels":{"app":"web"},"managedFields":[{"a":1}]},
+            "spec":{"nodeName":"n1","containers":[{"name":"c"}]},"status":{"phase":"Running","podIP":"10.0.0.1"}}"#;
+        let paths = Paths::new([
+            "metadata.labels",
+            "spec.nodeName",
+            "status.podIPs",
+            "status.podIP",
+        ]);
+        let v = partial_json(doc, &paths).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"metadata": {"labels": {"app": "web"}},
+                "spec": {"nodeName": "n1"}, "status": {"podIP": "10.0.0.1"}})
+        );
+        // A path through something that is not an object keeps nothing there.
+        let odd = partial_json(br#"{"spec":[1,2],"metadata":"x"}"#, &paths).unwrap();
+        assert_eq!(odd, serde_json::json!({"spec": null, "metadata": null}));
+        assert!(partial_json(b"{", &paths).is_err());
+        assert_eq!(
+            field_paths("", "Pod", "status.podIP").unwrap(),
+            ["status.podIPs", "status.podIP"]
+        );
+    }
     use serde_json::json;
 
     fn labels(v: Value) -> Map<String, Value> {

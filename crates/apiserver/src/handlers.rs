@@ -361,6 +361,8 @@ pub struct Filter {
     field: FieldSelector,
     group: String,
     kind: String,
+    /// What the selectors read of an object, for [`Filter::matches_stored`].
+    paths: barge_api::selector::Paths,
 }
 
 impl Filter {
@@ -372,23 +374,42 @@ impl Filter {
         let group = resource.group.clone();
         let kind = resource.kind.clone();
         let empty = json!({"metadata": {}});
+        let mut paths = Vec::new();
+        if !label.is_empty() {
+            paths.push("metadata.labels");
+        }
         for f in field.fields() {
             if !resource.custom || !matches!(f, "metadata.name" | "metadata.namespace") {
                 barge_api::selector::field_value(&group, &kind, &empty, f)
                     .map_err(|e| ApiError::bad_request(e.to_string()))?;
             }
+            match barge_api::selector::field_paths(&group, &kind, f) {
+                Ok(p) => paths.extend(p),
+                // A custom resource's metadata.name and metadata.namespace.
+                Err(_) => paths.push(f),
+            }
         }
+        let paths = barge_api::selector::Paths::new(paths);
         Ok(Self {
             label,
             field,
             group,
             kind,
+            paths,
         })
     }
 
     /// Whether every object matches (no selector).
     pub fn is_everything(&self) -> bool {
         self.label.is_empty() && self.field.fields().next().is_none()
+    }
+
+    /// Whether a stored object (JSON) matches, reading only what the selectors need.
+    pub fn matches_stored(&self, stored: &[u8]) -> bool {
+        if self.is_everything() {
+            return true;
+        }
+        barge_api::selector::partial_json(stored, &self.paths).is_ok_and(|o| self.matches(&o))
     }
 
     pub fn matches(&self, obj: &Value) -> bool {

@@ -243,11 +243,11 @@ async fn run(
         }
     }
     let mut last_bookmark = tokio::time::Instant::now();
-    // Without a selector, a conversion or a Table, events go out as stored: no decoding.
+    // Without a conversion or a Table, events go out as stored: no decoding (a selector reads
+    // only the fields it needs).
     let raw = {
         let r = stream.call.resource();
-        filter.is_everything()
-            && stream.call.format == Format::Json
+        stream.call.format == Format::Json
             && barge_api::convert::storage_version(&r.group, &r.kind).is_none()
     };
     while let Some(item) = watch.next().await {
@@ -277,9 +277,20 @@ async fn run(
         };
         let rev = event.revision();
         if raw {
-            let sent = match (&event.kind, &event.prev_kv) {
-                (EventKind::Put, None) => stream.send_raw("ADDED", &event.kv, rev).await,
-                (EventKind::Put, Some(_)) => stream.send_raw("MODIFIED", &event.kv, rev).await,
+            // As below: an object that stops matching is DELETED for this watch.
+            let before = event
+                .prev_kv
+                .as_ref()
+                .filter(|p| filter.matches_stored(&p.value));
+            let sent = match (&event.kind, before) {
+                (EventKind::Put, before) => {
+                    match (before.is_some(), filter.matches_stored(&event.kv.value)) {
+                        (false, true) => stream.send_raw("ADDED", &event.kv, rev).await,
+                        (true, true) => stream.send_raw("MODIFIED", &event.kv, rev).await,
+                        (true, false) => stream.send_raw("DELETED", &event.kv, rev).await,
+                        (false, false) => true,
+                    }
+                }
                 (EventKind::Delete, Some(prev)) => stream.send_raw("DELETED", prev, rev).await,
                 (EventKind::Delete, None) => true,
             };

@@ -1099,6 +1099,31 @@ async fn watches_resume_from_a_list_revision() {
         let expected = [("ADDED", "b"), ("MODIFIED", "a"), ("DELETED", "b")];
         assert_eq!(seen, expected.map(|(t, n)| (t.to_owned(), n.to_owned())));
     }
+
+    // A selector: an object that starts matching is ADDED, one that stops is DELETED (its
+    // stored bytes are sent as they are, with the selector reading only the labels).
+    c.ok(&["label", "configmap", "a", "k-"]).await;
+    c.ok(&["label", "configmap", "a", "k=v"]).await;
+    let path = format!(
+        "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion={rv}&timeoutSeconds=1&labelSelector=k%3Dv"
+    );
+    let seen: Vec<(String, String)> = c
+        .ok(&["get", "--raw", &path])
+        .await
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_owned(),
+                e["object"]["metadata"]["labels"]["k"]
+                    .as_str()
+                    .unwrap_or("-")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let expected = [("ADDED", "v"), ("DELETED", "-"), ("ADDED", "v")];
+    assert_eq!(seen, expected.map(|(t, n)| (t.to_owned(), n.to_owned())));
 }
 
 /// `--cascade=orphan|foreground` leave the object with the garbage collector's finalizer and a
