@@ -278,7 +278,7 @@ pub fn record_update(
     kind: &str,
     api_version: &str,
     old: Option<&Value>,
-    new: &Value,
+    new: Value,
     manager: &str,
     subresource: Option<&str>,
     now: &str,
@@ -290,12 +290,18 @@ pub fn record_update(
         manager
     };
     let subresource = subresource.unwrap_or("");
-    let mut out = new.clone();
-    if !new.is_object() {
+    let mut out = new;
+    if !out.is_object() {
         return out;
     }
     let old_fields = old.and_then(managed_fields_of);
-    let new_fields = managed_fields_of(new);
+    // The entries come out of the object while its fields are compared; new ones go back.
+    let new_fields = out
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+        .and_then(|m| m.remove("managedFields"))
+        .filter(|v| !v.is_null());
+    let new_fields = new_fields.as_ref();
     let mut managed = if !subresource.is_empty() {
         decode_managed(old_fields).unwrap_or_default()
     } else if is_reset(new_fields) {
@@ -307,12 +313,12 @@ pub fn record_update(
             _ => decode_managed(old_fields).unwrap_or_default(),
         }
     };
-    let new_obj = without_managed_fields(new);
+    let new_obj = &out;
     let old_obj = match old {
         Some(o @ Value::Object(_)) => without_managed_fields(o),
-        _ => schema.empty_object(&new_obj),
+        _ => schema.empty_object(new_obj),
     };
-    if too_deep(&new_obj) || too_deep(&old_obj) {
+    if too_deep(new_obj) || too_deep(&old_obj) {
         // Upstream keeps the live entries when it cannot compute new ones.
         set_managed_fields(&mut out, old_fields.cloned());
         return out;
@@ -322,7 +328,7 @@ pub fn record_update(
     } else {
         Set::of(&[&["status"]])
     };
-    let cmp = schema.compare(&old_obj, &new_obj).excluding(&ignored);
+    let cmp = schema.compare(&old_obj, new_obj).excluding(&ignored);
     let changed = cmp.modified.union(&cmp.added);
     for v in managed.fields.values_mut() {
         v.set = v.set.difference(&changed).difference(&cmp.removed);
@@ -2220,7 +2226,7 @@ mod tests {
             "Deployment",
             "apps/v1",
             old,
-            new,
+            new.clone(),
             manager,
             None,
             now,
@@ -2518,7 +2524,7 @@ mod tests {
             "Deployment",
             "apps/v1",
             Some(&live),
-            &status,
+            status,
             "kube-controller-manager",
             Some("status"),
             T1,
@@ -2730,7 +2736,7 @@ mod tests {
         let update_pod = |live: &Value, containers: Value, manager: &str| {
             let mut new = live.clone();
             new["spec"]["containers"] = containers;
-            record_update("", "Pod", "v1", Some(live), &new, manager, None, T0)
+            record_update("", "Pod", "v1", Some(live), new, manager, None, T0)
         };
         let key = |name: &str| format!("k:{{\"name\":\"{name}\"}}");
 
@@ -2830,7 +2836,7 @@ mod tests {
                 "ConfigMap",
                 "v1",
                 Some(&live),
-                &next,
+                next,
                 &manager,
                 None,
                 &now,

@@ -12,7 +12,7 @@ use barge_store::{KeyValue, RangeRequest, Revision, Store};
 use base64::Engine;
 use bytes::Bytes;
 use http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::admission::{Attributes, Operation};
 use crate::objects::{self, meta, meta_mut, meta_str};
@@ -79,6 +79,31 @@ impl Call {
         }
     }
 
+    /// [`Call::encode`] of an object the caller is done with, and, when it is stored as served,
+    /// the object back without a second copy, to answer with once the store has given it a
+    /// revision ([`Call::written`]): what was just written need not be read back.
+    fn encode_owned(&self, mut obj: Value) -> (Bytes, Option<Value>) {
+        let r = self.resource();
+        if barge_api::convert::storage_version(&r.group, &r.kind).is_some() {
+            return (self.encode(&obj), None);
+        }
+        meta_mut(&mut obj).remove("resourceVersion");
+        let bytes = Bytes::from(serde_json::to_vec(&obj).expect("a JSON value serialises"));
+        (bytes, Some(obj))
+    }
+
+    /// The object a write stored, as served, from what [`Call::encode_owned`] kept.
+    fn written(&self, kept: Option<Value>, kv: &KeyValue) -> Result<Value, ApiError> {
+        match kept {
+            Some(mut obj) => {
+                meta_mut(&mut obj)
+                    .insert("resourceVersion".into(), json!(kv.mod_revision.to_string()));
+                Ok(obj)
+            }
+            None => Ok(self.served(from_kv(kv)?)),
+        }
+    }
+
     /// Reads this call's object, as served.
     async fn read(&self) -> Result<(Value, Revision), ApiError> {
         let (obj, rev) = read(self.store(), &self.key(), &self.gr(), self.name()).await?;
@@ -102,9 +127,9 @@ impl Call {
     }
 
     /// Records this write's fields in managedFields (not for apply, which keeps its own).
-    fn record(&self, old: Option<&Value>, new: &Value) -> Value {
+    fn record(&self, old: Option<&Value>, new: Value) -> Value {
         if self.applied || self.content_type == "application/apply-patch+yaml" {
-            return new.clone();
+            return new;
         }
         let r = self.resource();
         let now = format_rfc3339(SystemTime::now());
@@ -698,7 +723,7 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
         .admission
         .run(&call.state, &attrs, &mut obj)
         .await?;
-    let obj = call.record(None, &obj);
+    let obj = call.record(None, obj);
     if call.query.dry_run {
         return Ok(with_warnings(
             call.answer(StatusCode::CREATED, &obj),
@@ -706,12 +731,13 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
         ));
     }
     let key = resource.key(call.namespace(), &name);
+    let (bytes, kept) = call.encode_owned(obj);
     let kv = call
         .store()
-        .create(&key, call.encode(&obj), None)
+        .create(&key, bytes, None)
         .await
         .map_err(|e| store_error(e, &call.gr(), &name))?;
-    let created = call.served(from_kv(&kv)?);
+    let created = call.written(kept, &kv)?;
     if resource.kind == "CustomResourceDefinition" {
         crd::established(&call.state, &created).await;
     }
@@ -742,16 +768,16 @@ async fn write_update(
         .admission
         .run(&call.state, &attrs, &mut new)
         .await?;
-    let new = call.record(Some(old), &new);
-    let mut unchanged = new.clone();
-    meta_mut(&mut unchanged).insert(
-        "resourceVersion".into(),
-        old["metadata"]["resourceVersion"].clone(),
-    );
-    if without_times(&unchanged) == without_times(old) {
+    let new = call.record(Some(old), new);
+    if same_but_times(&new, old) {
         return Ok(old.clone());
     }
     if call.query.dry_run {
+        let mut unchanged = new;
+        meta_mut(&mut unchanged).insert(
+            "resourceVersion".into(),
+            old["metadata"]["resourceVersion"].clone(),
+        );
         return Ok(unchanged);
     }
     let key = call.key();
@@ -769,34 +795,60 @@ async fn write_update(
             .map_err(|e| store_error(e, &call.gr(), call.name()))?;
         return Ok(new);
     }
+    let (bytes, kept) = call.encode_owned(new);
     let kv = call
         .store()
-        .update(&key, call.encode(&new), revision, None)
+        .update(&key, bytes, revision, None)
         .await
         .map_err(|e| store_error(e, &call.gr(), call.name()))?;
-    let updated = call.served(from_kv(&kv)?);
+    let updated = call.written(kept, &kv)?;
     if resource.kind == "CustomResourceDefinition" {
         crd::established(&call.state, &updated).await;
     }
     Ok(updated)
 }
 
-/// An object without the times of its managedFields entries: a write that changes nothing
-/// else is not a write.
-fn without_times(obj: &Value) -> Value {
-    let mut obj = obj.clone();
-    if let Some(entries) = obj
-        .get_mut("metadata")
-        .and_then(|m| m.get_mut("managedFields"))
-        .and_then(Value::as_array_mut)
-    {
-        for e in entries {
-            if let Some(e) = e.as_object_mut() {
-                e.remove("time");
+/// Whether `new` holds what `old` does, apart from its resourceVersion and the times of its
+/// managedFields entries: a write that changes nothing else is not a write.
+fn same_but_times(new: &Value, old: &Value) -> bool {
+    fn same_except(
+        a: &Value,
+        b: &Value,
+        skip: &[&str],
+        inner: fn(&str, &Value, &Value) -> bool,
+    ) -> bool {
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else {
+            return a == b;
+        };
+        let kept =
+            |m: &'_ Map<String, Value>| m.keys().filter(|k| !skip.contains(&k.as_str())).count();
+        kept(a) == kept(b)
+            && a.iter()
+                .filter(|(k, _)| !skip.contains(&k.as_str()))
+                .all(|(k, v)| b.get(k).is_some_and(|w| inner(k, v, w)))
+    }
+    fn entry(_: &str, a: &Value, b: &Value) -> bool {
+        same_except(a, b, &["time"], |_, a, b| a == b)
+    }
+    fn metadata(k: &str, a: &Value, b: &Value) -> bool {
+        if k != "managedFields" {
+            return a == b;
+        }
+        match (a.as_array(), b.as_array()) {
+            (Some(a), Some(b)) => {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| entry("", x, y))
             }
+            _ => a == b,
         }
     }
-    obj
+    fn top(k: &str, a: &Value, b: &Value) -> bool {
+        if k == "metadata" {
+            same_except(a, b, &["resourceVersion"], metadata)
+        } else {
+            a == b
+        }
+    }
+    same_except(new, old, &[], top)
 }
 
 fn finalizers(obj: &Value) -> Vec<String> {
@@ -1279,7 +1331,7 @@ async fn bind(call: Call) -> Result<Response, ApiError> {
     );
     new["status"]["conditions"] = json!(conditions);
     call.store()
-        .update(&call.key(), call.encode(&new), revision, None)
+        .update(&call.key(), call.encode_owned(new).0, revision, None)
         .await
         .map_err(|e| store_error(e, &call.gr(), call.name()))?;
     Ok(request::respond(
@@ -1503,4 +1555,30 @@ pub async fn delete_collection(call: Call) -> Result<Response, ApiError> {
         "items": deleted,
     });
     Ok(request::ok(&list, call.format))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_that_change_only_times_are_not_writes() {
+        let old = json!({"metadata": {"name": "a", "resourceVersion": "5",
+            "managedFields": [{"manager": "m", "time": "2026-01-01T00:00:00Z"}]},
+            "data": {"x": "1"}});
+        let mut new = old.clone();
+        new["metadata"]["managedFields"][0]["time"] = json!("2026-01-02T00:00:00Z");
+        new["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        assert!(same_but_times(&new, &old));
+        let mut changed = new.clone();
+        changed["data"]["x"] = json!("2");
+        assert!(!same_but_times(&changed, &old));
+        let mut manager = new.clone();
+        manager["metadata"]["managedFields"][0]["manager"] = json!("other");
+        assert!(!same_but_times(&manager, &old));
+        let mut extra = new.clone();
+        extra["metadata"]["labels"] = json!({"k": "v"});
+        assert!(!same_but_times(&extra, &old));
+        assert!(!same_but_times(&old, &extra));
+    }
 }
