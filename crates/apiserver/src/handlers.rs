@@ -1568,7 +1568,10 @@ mod tests {
             "data": {"x": "1"}});
         let mut new = old.clone();
         new["metadata"]["managedFields"][0]["time"] = json!("2026-01-02T00:00:00Z");
-        new["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        new["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("resourceVersion");
         assert!(same_but_times(&new, &old));
         let mut changed = new.clone();
         changed["data"]["x"] = json!("2");
