@@ -173,6 +173,8 @@ pub async fn run(args: Args, global: &GlobalArgs) -> Result<()> {
         accepting.spawn(async move {
             loop {
                 let Ok((conn, _)) = listener.accept().await else {
+                    // Out of file descriptors, say: try again shortly rather than spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 };
                 let local = listener.local_addr().map(|a| a.port()).unwrap_or_default();
