@@ -45,15 +45,18 @@ pub fn local_client(server: &barge_apiserver::Server) -> kube::Client {
 
 /// Starts the enabled components on the current runtime; they run until the process ends.
 pub fn spawn(client: kube::Client, options: Options) {
+    // Together in one process, the scheduler reads the controller manager's caches: each change
+    // of a pod (or node, ...) is decoded and held once instead of twice.
+    let shared = (options.controllers && options.scheduler).then(|| Informers::start(&client));
     if options.controllers {
-        let (client, options) = (client.clone(), options.clone());
+        let (client, options, shared) = (client.clone(), options.clone(), shared.clone());
         tokio::spawn(elected(
             client.clone(),
             "kube-controller-manager",
             options.identity.clone(),
             move || {
                 let ctx = Context {
-                    informers: Informers::start(&client),
+                    informers: shared.clone().unwrap_or_else(|| Informers::start(&client)),
                     writer: Arc::new(KubeWriter::new(client.clone(), "kube-controller-manager")),
                     settings: Arc::new(options.settings.clone()),
                 };
@@ -70,8 +73,31 @@ pub fn spawn(client: kube::Client, options: Options) {
             client.clone(),
             "kube-scheduler",
             identity,
-            move || barge_scheduler::run(client.clone(), barge_scheduler::Options::default()),
+            move || {
+                let informers = match &shared {
+                    Some(s) => scheduler_informers(s),
+                    None => barge_scheduler::Informers::start(&client),
+                };
+                barge_scheduler::run_with(
+                    informers,
+                    client.clone(),
+                    barge_scheduler::Options::default(),
+                )
+            },
         ));
+    }
+}
+
+/// The scheduler's view of the controller manager's informers.
+fn scheduler_informers(i: &Informers) -> barge_scheduler::Informers {
+    barge_scheduler::Informers {
+        pods: i.pods.clone(),
+        nodes: i.nodes.clone(),
+        namespaces: i.namespaces.clone(),
+        services: i.services.clone(),
+        replica_sets: i.replica_sets.clone(),
+        stateful_sets: i.stateful_sets.clone(),
+        replication_controllers: i.replication_controllers.clone(),
     }
 }
 

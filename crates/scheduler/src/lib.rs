@@ -31,5 +31,5 @@ pub mod selector;
 pub mod snapshot;
 
 pub use framework::{Outcome, Profile, ProfileConfig, Registry};
-pub use scheduler::{Options, run};
+pub use scheduler::{Informers, Options, run, run_with};
 pub use snapshot::{Cluster, NodeInfo};

@@ -61,7 +61,16 @@ pub const COMPONENT: &str = "default-scheduler";
 /// Runs the scheduler until an informer stops (the caller's leader election cancels it by
 /// dropping the future).
 pub async fn run(client: kube::Client, options: Options) -> anyhow::Result<()> {
-    let informers = Informers::start(&client);
+    run_with(Informers::start(&client), client, options).await
+}
+
+/// [`run`] on informers the caller shares with others (`barge server` hands over the controller
+/// manager's, so that each change is decoded once in the process).
+pub async fn run_with(
+    informers: Informers,
+    client: kube::Client,
+    options: Options,
+) -> anyhow::Result<()> {
     let writer: Arc<dyn Writer> = Arc::new(KubeWriter::new(client.clone(), COMPONENT));
     let binder: Arc<dyn Bind> = Arc::new(KubeBinder::new(client));
     let mut subs = informers.subscribe();
