@@ -284,11 +284,9 @@ async fn run(
                 .filter(|p| filter.matches_stored(&p.value));
             let sent = match (&event.kind, before) {
                 (EventKind::Put, before) => {
-                    match (before.is_some(), filter.matches_stored(&event.kv.value)) {
-                        (false, true) => stream.send_raw("ADDED", &event.kv, rev).await,
-                        (true, true) => stream.send_raw("MODIFIED", &event.kv, rev).await,
-                        (true, false) => stream.send_raw("DELETED", &event.kv, rev).await,
-                        (false, false) => true,
+                    match put_kind(before.is_some(), filter.matches_stored(&event.kv.value)) {
+                        Some(kind) => stream.send_raw(kind, &event.kv, rev).await,
+                        None => true,
                     }
                 }
                 (EventKind::Delete, Some(prev)) => stream.send_raw("DELETED", prev, rev).await,
@@ -309,11 +307,9 @@ async fn run(
                 let Some(now) = object_at(&stream.call, &event.kv, rev) else {
                     continue;
                 };
-                match (before.is_some(), filter.matches(&now)) {
-                    (false, true) => ("ADDED", now),
-                    (true, true) => ("MODIFIED", now),
-                    (true, false) => ("DELETED", now),
-                    (false, false) => continue,
+                match put_kind(before.is_some(), filter.matches(&now)) {
+                    Some(kind) => (kind, now),
+                    None => continue,
                 }
             }
             EventKind::Delete => {
@@ -333,6 +329,17 @@ async fn run(
         if !stream.send(kind, &object).await {
             return;
         }
+    }
+}
+
+/// What a write is to a watch with selectors, from whether the object matched before and
+/// matches now: one that stops matching is DELETED, one that starts ADDED; none if it never did.
+fn put_kind(before: bool, now: bool) -> Option<&'static str> {
+    match (before, now) {
+        (false, true) => Some("ADDED"),
+        (true, true) => Some("MODIFIED"),
+        (true, false) => Some("DELETED"),
+        (false, false) => None,
     }
 }
 

@@ -687,9 +687,7 @@ fn exposed(obj: &Value, a: &ExposeArgs) -> Result<Value> {
 pub async fn expose(s: &Session, a: ExposeArgs) -> Result<()> {
     check_output(a.output.as_deref())?;
     if a.words.is_empty() {
-        return Err(Error::client(
-            "You must provide one or more resources by argument or filename.\nExample resource specifications include:\n   '-f rsrc.yaml'\n   '--filename=rsrc.json'\n   '<resource> <name>'\n   '<resource>'",
-        ));
+        return Err(Error::client(crate::everyday::NO_RESOURCES));
     }
     let found = targets(&s.discovery, &a.words)?;
     let mut errors = Vec::new();

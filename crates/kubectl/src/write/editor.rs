@@ -213,14 +213,7 @@ async fn load(s: &Session, args: &Args) -> Result<Vec<Editing>> {
     }
     if args.words.is_empty() {
         if out.is_empty() {
-            return Err(Error::client(
-                "You must provide one or more resources by argument or filename.
-Example resource specifications include:
-   '-f rsrc.yaml'
-   '--filename=rsrc.json'
-   '<resource> <name>'
-   '<resource>'",
-            ));
+            return Err(Error::client(crate::everyday::NO_RESOURCES));
         }
         return Ok(out);
     }
