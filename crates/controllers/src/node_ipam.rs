@@ -2,15 +2,16 @@
 //! Node without `spec.podCIDR` gets the next free `/node_cidr_mask_size` block of the
 //! cluster CIDR, written to `spec.podCIDR` and `spec.podCIDRs`.
 //!
-//! Which blocks are taken is rebuilt on every allocation from the nodes in the cache (so a
-//! restart never hands out a block twice, and a deleted node's block is free again), plus the
-//! allocations this process made that the cache does not show yet. When the range is
-//! exhausted the node gets a `CIDRNotAvailable` event and is retried later.
+//! Which blocks are taken is read from every node in the cache before the first allocation (so
+//! a restart never hands out a block twice), then kept up to date as each node is reconciled:
+//! a deleted node's block is free again, and a block given to a node counts as taken until the
+//! cache shows it. When the range is exhausted the node gets a `CIDRNotAvailable` event and is
+//! retried later; until a block is freed, finding none costs nothing.
 //!
 //! Differences from upstream: IPv4 only (no dual-stack, no IPv6 cluster CIDRs); one cluster
 //! CIDR.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
@@ -136,22 +137,81 @@ impl fmt::Display for Ipv4Cidr {
     }
 }
 
-/// Picks blocks of a cluster CIDR for nodes.
+/// Picks blocks of a cluster CIDR for nodes, and knows which are taken.
 #[derive(Debug)]
 struct Allocator {
     cluster: Ipv4Cidr,
     mask: u8,
-    /// Allocations made by this process that the cache may not show yet: node → block.
-    pending: HashMap<String, Ipv4Cidr>,
+    /// Whether `held` has been filled from the whole node cache (done once, before the first
+    /// allocation, so a restart never hands out a block a node already has).
+    seeded: bool,
+    /// The ranges each node holds: what the cache showed at its last reconcile, or the block
+    /// this process gave it and the cache does not show yet.
+    held: HashMap<String, Vec<Ipv4Cidr>>,
+    /// How many nodes hold each range (two nodes may have been given the same one by hand).
+    used: BTreeMap<Ipv4Cidr, u32>,
+    /// No block was free at the last search and nothing was released since: every
+    /// reconcile of a node waiting for a block would otherwise search the whole range.
+    exhausted: bool,
 }
 
 impl Allocator {
-    /// The first block not in `used`.
-    fn next_free(&self, used: &BTreeSet<Ipv4Cidr>) -> Option<Ipv4Cidr> {
-        self.cluster.subnets(self.mask).find(|block| {
-            // Taken if any used range overlaps it (a node may carry a differently sized range).
-            !used.iter().any(|u| u.contains(block) || block.contains(u))
-        })
+    fn new(cluster: Ipv4Cidr, mask: u8) -> Self {
+        Self {
+            cluster,
+            mask,
+            seeded: false,
+            held: HashMap::new(),
+            used: BTreeMap::new(),
+            exhausted: false,
+        }
+    }
+
+    /// Records that `node` holds `ranges` (none: it holds nothing).
+    fn set(&mut self, node: &str, ranges: Vec<Ipv4Cidr>) {
+        let old = if ranges.is_empty() {
+            self.held.remove(node).unwrap_or_default()
+        } else {
+            self.held
+                .insert(node.to_owned(), ranges.clone())
+                .unwrap_or_default()
+        };
+        for range in ranges {
+            *self.used.entry(range).or_default() += 1;
+        }
+        for range in old {
+            if let Some(count) = self.used.get_mut(&range) {
+                *count -= 1;
+                if *count == 0 {
+                    self.used.remove(&range);
+                    self.exhausted = false;
+                }
+            }
+        }
+    }
+
+    /// Whether any held range overlaps `block`.
+    fn taken(&self, block: &Ipv4Cidr) -> bool {
+        // A range containing the block has the block's address under a shorter prefix...
+        let around = (0..=block.prefix)
+            .filter_map(|p| Ipv4Cidr::new(block.addr(), p))
+            .any(|outer| self.used.contains_key(&outer));
+        // ...and one inside it starts within it.
+        let end = Ipv4Cidr {
+            base: block.base | !mask(block.prefix),
+            prefix: 32,
+        };
+        around || self.used.range(*block..=end).next().is_some()
+    }
+
+    /// The first free block, in address order.
+    fn next_free(&mut self) -> Option<Ipv4Cidr> {
+        if self.exhausted {
+            return None;
+        }
+        let free = self.cluster.subnets(self.mask).find(|b| !self.taken(b));
+        self.exhausted = free.is_none();
+        free
     }
 }
 
@@ -183,11 +243,10 @@ impl NodeIpamController {
                         settings.node_cidr_mask_size
                     ));
                 }
-                Ok(Mutex::new(Allocator {
+                Ok(Mutex::new(Allocator::new(
                     cluster,
-                    mask: settings.node_cidr_mask_size,
-                    pending: HashMap::new(),
-                }))
+                    settings.node_cidr_mask_size,
+                )))
             });
         if let Err(e) = &allocator {
             tracing::error!(error = %e, "node IPAM disabled");
@@ -199,35 +258,17 @@ impl NodeIpamController {
         }
     }
 
-    /// Chooses a block for `node` and remembers it as pending; `None` when none is free.
-    fn choose(&self, allocator: &Mutex<Allocator>, node: &str) -> Option<Ipv4Cidr> {
+    /// The allocator, filled from every node in the cache on first use.
+    fn lock<'a>(&self, allocator: &'a Mutex<Allocator>) -> std::sync::MutexGuard<'a, Allocator> {
         let mut alloc = allocator.lock().unwrap_or_else(|e| e.into_inner());
-        let nodes = self.ctx.informers.nodes.cache().list();
-        let mut used = BTreeSet::new();
-        let mut shown: HashMap<&str, bool> = HashMap::new();
-        for n in &nodes {
-            let name = n.metadata.name.as_deref().unwrap_or_default();
-            let cidrs = node_cidrs(n);
-            shown.insert(name, !cidrs.is_empty());
-            used.extend(cidrs);
+        if !alloc.seeded {
+            for n in self.ctx.informers.nodes.cache().list() {
+                let ranges = node_cidrs(&n);
+                alloc.set(n.metadata.name.as_deref().unwrap_or_default(), ranges);
+            }
+            alloc.seeded = true;
         }
-        // Pending allocations count until the cache shows the node with its block, and are
-        // dropped when the node is gone.
         alloc
-            .pending
-            .retain(|name, _| shown.get(name.as_str()) == Some(&false));
-        if let Some(block) = alloc.pending.get(node) {
-            return Some(*block);
-        }
-        used.extend(alloc.pending.values().copied());
-        let block = alloc.next_free(&used)?;
-        alloc.pending.insert(node.to_owned(), block);
-        Some(block)
-    }
-
-    fn forget(&self, allocator: &Mutex<Allocator>, node: &str) {
-        let mut alloc = allocator.lock().unwrap_or_else(|e| e.into_inner());
-        alloc.pending.remove(node);
     }
 }
 
@@ -264,14 +305,29 @@ impl Reconciler for NodeIpamController {
         let Ok(allocator) = &self.allocator else {
             return Ok(None);
         };
-        let Some(node) = self.ctx.informers.nodes.cache().get("", &key.name) else {
-            self.forget(allocator, &key.name);
-            return Ok(None);
+        self.ctx.informers.nodes.synced().await;
+        let node = self.ctx.informers.nodes.cache().get("", &key.name);
+        let block = {
+            let mut alloc = self.lock(allocator);
+            let Some(node) = &node else {
+                alloc.set(&key.name, Vec::new());
+                return Ok(None);
+            };
+            let shown = node_cidrs(node);
+            if has_pod_cidr(node) || node.metadata.deletion_timestamp.is_some() {
+                alloc.set(&key.name, shown);
+                return Ok(None);
+            }
+            // A block given earlier that the cache does not show yet is given again.
+            match alloc.held.get(&key.name).and_then(|h| h.first()).copied() {
+                Some(pending) => Some(pending),
+                None => alloc
+                    .next_free()
+                    .inspect(|b| alloc.set(&key.name, vec![*b])),
+            }
         };
-        if has_pod_cidr(&node) || node.metadata.deletion_timestamp.is_some() {
-            return Ok(None);
-        }
-        let Some(block) = self.choose(allocator, &key.name) else {
+        let Some(node) = node else { return Ok(None) };
+        let Some(block) = block else {
             self.recorder
                 .publish(
                     node.as_ref(),
@@ -293,7 +349,7 @@ impl Reconciler for NodeIpamController {
             .patch_typed::<Node>("", &key.name, None, patch)
             .await
         {
-            self.forget(allocator, &key.name);
+            self.lock(allocator).set(&key.name, Vec::new());
             return Err(
                 anyhow::Error::new(e).context(format!("assigning {cidr} to node {}", key.name))
             );
@@ -466,6 +522,39 @@ mod tests {
         assert_eq!(object["reason"], "CIDRNotAvailable");
         assert_eq!(object["message"], "Node c status is now: CIDRNotAvailable");
         assert_eq!(object["involvedObject"]["name"], "c");
+
+        // a goes away: c gets its block on the next try.
+        ctx.informers.nodes.delete(&Key::new("", "a"));
+        c.reconcile(&Key::new("", "a")).await.unwrap();
+        assert_eq!(c.reconcile(&Key::new("", "c")).await.unwrap(), None);
+        assert_eq!(
+            patched(writer.take()),
+            [("c".into(), "10.42.0.0/24".into())]
+        );
+    }
+
+    #[test]
+    fn ranges_of_other_sizes_take_the_blocks_they_overlap() {
+        let mut a = Allocator::new("10.42.0.0/16".parse().unwrap(), 24);
+        let block = |s: &str| s.parse::<Ipv4Cidr>().unwrap();
+        a.set("wide", vec![block("10.42.0.0/23")]);
+        a.set("narrow", vec![block("10.42.2.128/25")]);
+        assert_eq!(a.next_free(), Some(block("10.42.3.0/24")));
+        a.set("all", vec![block("10.42.0.0/16")]);
+        assert_eq!(a.next_free(), None);
+        assert!(a.exhausted);
+        // Freeing a range that still leaves everything covered finds nothing, freeing the
+        // one that covered everything finds the first block nobody else holds.
+        a.set("narrow", Vec::new());
+        assert_eq!(a.next_free(), None);
+        a.set("all", Vec::new());
+        assert_eq!(a.next_free(), Some(block("10.42.2.0/24")));
+        // A range held twice stays taken until both holders let it go.
+        a.set("twin", vec![block("10.42.0.0/23")]);
+        a.set("wide", Vec::new());
+        assert_eq!(a.next_free(), Some(block("10.42.2.0/24")));
+        a.set("twin", Vec::new());
+        assert_eq!(a.next_free(), Some(block("10.42.0.0/24")));
     }
 
     #[tokio::test]
