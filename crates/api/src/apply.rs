@@ -314,21 +314,25 @@ pub fn record_update(
         }
     };
     let new_obj = &out;
+    let empty;
     let old_obj = match old {
-        Some(o @ Value::Object(_)) => without_managed_fields(o),
-        _ => schema.empty_object(new_obj),
+        Some(o @ Value::Object(_)) => o,
+        _ => {
+            empty = schema.empty_object(new_obj);
+            &empty
+        }
     };
-    if too_deep(new_obj) || too_deep(&old_obj) {
+    if too_deep(new_obj) || too_deep_but_managed_fields(old_obj) {
         // Upstream keeps the live entries when it cannot compute new ones.
         set_managed_fields(&mut out, old_fields.cloned());
         return out;
     }
     let ignored = if subresource == "status" {
-        Set::of(&[&["spec"]])
+        "spec"
     } else {
-        Set::of(&[&["status"]])
+        "status"
     };
-    let cmp = schema.compare(&old_obj, new_obj).excluding(&ignored);
+    let cmp = schema.compare_but(old_obj, new_obj, ignored);
     let changed = cmp.modified.union(&cmp.added);
     for v in managed.fields.values_mut() {
         v.set = v.set.difference(&changed).difference(&cmp.removed);
@@ -541,7 +545,25 @@ fn omit_empty_metadata(obj: &mut Value) {
 }
 
 fn too_deep(v: &Value) -> bool {
-    let mut stack = vec![(v, 0usize)];
+    too_deep_from(v, 0)
+}
+
+/// [`too_deep`] of an object as if it had no `metadata.managedFields`.
+fn too_deep_but_managed_fields(v: &Value) -> bool {
+    let Some(root) = v.as_object() else {
+        return too_deep(v);
+    };
+    root.iter().any(|(k, v)| match (k.as_str(), v.as_object()) {
+        ("metadata", Some(meta)) => meta
+            .iter()
+            .any(|(k, v)| k != "managedFields" && too_deep_from(v, 2)),
+        _ => too_deep_from(v, 1),
+    })
+}
+
+/// Whether `v`, found at `depth`, goes deeper than [`MAX_DEPTH`].
+fn too_deep_from(v: &Value, depth: usize) -> bool {
+    let mut stack = vec![(v, depth)];
     while let Some((v, depth)) = stack.pop() {
         if depth > MAX_DEPTH {
             return true;
@@ -1541,6 +1563,56 @@ impl<'s> Schema<'s> {
             &mut cmp,
         );
         cmp
+    }
+
+    /// [`Schema::compare`] of two objects, leaving out their top-level field `ignored` and
+    /// `metadata.managedFields` without walking or copying either (what [`record_update`]
+    /// compares).
+    fn compare_but(&self, lhs: &Value, rhs: &Value, ignored: &str) -> Comparison {
+        let (Some(lm), Some(rm)) = (lhs.as_object(), rhs.as_object()) else {
+            let ignored = Set::of(&[&[ignored], &["metadata", "managedFields"]]);
+            return self.compare(lhs, rhs).excluding(&ignored);
+        };
+        let mut cmp = Comparison::default();
+        self.compare_fields(lm, rm, ignored, &mut Vec::new(), &mut Vec::new(), &mut cmp);
+        cmp
+    }
+
+    /// The fields of two maps compared, but `skip`; below the root, `metadata` is compared
+    /// the same way without its `managedFields`.
+    fn compare_fields<'v>(
+        &self,
+        lm: &'v Map<String, Value>,
+        rm: &'v Map<String, Value>,
+        skip: &str,
+        names: &mut Vec<&'v str>,
+        path: &mut Vec<Pe>,
+        cmp: &mut Comparison,
+    ) {
+        let left = lm.iter().map(|(k, lv)| (k, Some(lv), rm.get(k)));
+        let right = rm
+            .iter()
+            .filter(|(k, _)| !lm.contains_key(*k))
+            .map(|(k, rv)| (k, None, Some(rv)));
+        for (k, lv, rv) in left.chain(right) {
+            if k == skip {
+                continue;
+            }
+            names.push(k);
+            path.push(Pe::Field(k.clone()));
+            match (lv.and_then(Value::as_object), rv.and_then(Value::as_object)) {
+                (Some(lmeta), Some(rmeta))
+                    if names.len() == 1
+                        && k == "metadata"
+                        && !(lmeta.is_empty() && rmeta.is_empty()) =>
+                {
+                    self.compare_fields(lmeta, rmeta, "managedFields", names, path, cmp);
+                }
+                _ => self.compare_node(lv, rv, names, path, false, cmp),
+            }
+            path.pop();
+            names.pop();
+        }
     }
 
     fn compare_node<'v>(

@@ -110,6 +110,22 @@ impl Call {
         Ok((self.served(obj), rev))
     }
 
+    /// Reads this call's object to write over it: from the watch cache when `cached` and the
+    /// cache has it (it may be behind the store: the write's compare-and-swap finds out, and
+    /// the caller reads the store and tries again, as upstream's `GuaranteedUpdate` does with
+    /// the cacher's object), else from the store. Says which it was.
+    async fn read_for_write(&self, cached: bool) -> Result<(Value, Revision, bool), ApiError> {
+        if cached {
+            let root = self.resource().list_prefix(None);
+            let state = &self.state;
+            if let Ok((Some(kv), _)) = state.cache.get(&state.store, &root, &self.key()).await {
+                return Ok((self.served(from_kv(&kv)?), kv.mod_revision, true));
+            }
+        }
+        let (obj, rev) = self.read().await?;
+        Ok((obj, rev, false))
+    }
+
     /// Who is writing, for managedFields: `?fieldManager=`, else the user agent's program name,
     /// as upstream.
     fn manager(&self) -> String {
@@ -749,11 +765,16 @@ pub async fn create(call: Call) -> Result<Response, ApiError> {
 
 /// Writes `new` over the stored `old` (read at `revision`): admission, the deletion rules for
 /// objects whose finalizers are done, then a compare-and-swap.
+///
+/// `old` may come from the watch cache (`cached`): a write that changes nothing is then only
+/// known to be one against the store, so it fails as a conflict for the caller to read the
+/// store and try again.
 async fn write_update(
     call: &Call,
     old: &Value,
     revision: Revision,
     mut new: Value,
+    cached: bool,
 ) -> Result<Value, ApiError> {
     let resource = call.resource();
     let attrs = Attributes {
@@ -770,6 +791,9 @@ async fn write_update(
         .await?;
     let new = call.record(Some(old), new);
     if same_but_times(&new, old) {
+        if cached {
+            return Err(ApiError::modified(&call.gr(), call.name()));
+        }
         return Ok(old.clone());
     }
     if call.query.dry_run {
@@ -900,7 +924,7 @@ pub async fn update(call: Call) -> Result<Response, ApiError> {
     let (old, revision) = call.read().await?;
     if call.target.subresource.as_deref() == Some("scale") {
         let scale = decode_body(&call)?;
-        return write_scale(&call, &old, revision, &scale).await;
+        return write_scale(&call, &old, revision, &scale, false).await;
     }
     let mut new = decode_body(&call)?;
     objects::check_type(call.resource(), &mut new)?;
@@ -915,7 +939,7 @@ pub async fn update(call: Call) -> Result<Response, ApiError> {
     check_precondition(&call, meta_str(&new, "resourceVersion"), revision)?;
     meta_mut(&mut new).insert("name".into(), json!(call.name()));
     let new = merge_for_subresource(&call, &old, new)?;
-    let updated = write_update(&call, &old, revision, new).await?;
+    let updated = write_update(&call, &old, revision, new, false).await?;
     Ok(with_warnings(
         call.answer(StatusCode::OK, &updated),
         &warnings,
@@ -961,35 +985,52 @@ fn apply_patch(call: &Call, current: &Value) -> Result<Value, ApiError> {
 
 pub async fn patch(call: Call) -> Result<Response, ApiError> {
     // A conflict between our read and our write is retried: a patch does not name a revision
-    // unless it sets metadata.resourceVersion itself.
+    // unless it sets metadata.resourceVersion itself. The first try starts from the watch
+    // cache, so any failure of it may only mean the cache was behind: it is tried again from
+    // the store.
+    let mut cached = true;
     for _ in 0..5 {
-        let current = match call.read().await {
+        let current = match call.read_for_write(cached).await {
             Ok(c) => c,
             Err(e) if e.code == 404 && call.content_type == "application/apply-patch+yaml" => {
                 return apply_create(call).await;
             }
             Err(e) => return Err(e),
         };
-        let (old, revision) = current;
-        let result = if call.target.subresource.as_deref() == Some("scale") {
-            let patched = apply_patch(&call, &ScalePaths::of(&call).scale_of(&old))?;
-            write_scale(&call, &old, revision, &patched).await
+        let (old, revision, from_cache) = current;
+        cached = false;
+        let written = if call.target.subresource.as_deref() == Some("scale") {
+            match apply_patch(&call, &ScalePaths::of(&call).scale_of(&old)) {
+                Ok(patched) => write_scale(&call, &old, revision, &patched, from_cache).await,
+                Err(_) if from_cache => continue,
+                Err(e) => return Err(e),
+            }
         } else {
-            let mut new = apply_patch(&call, &old)?;
-            objects::check_type(call.resource(), &mut new)?;
-            let warnings = check_fields(&call, &mut new)?;
-            check_precondition(&call, meta_str(&new, "resourceVersion"), revision)?;
-            let new = merge_for_subresource(&call, &old, new)?;
-            write_update(&call, &old, revision, new)
-                .await
-                .map(|updated| with_warnings(call.answer(StatusCode::OK, &updated), &warnings))
+            match patched(&call, &old, revision) {
+                Ok((new, warnings)) => write_update(&call, &old, revision, new, from_cache)
+                    .await
+                    .map(|updated| with_warnings(call.answer(StatusCode::OK, &updated), &warnings)),
+                Err(_) if from_cache => continue,
+                Err(e) => return Err(e),
+            }
         };
-        match result {
-            Err(e) if e.reason == "Conflict" && !patch_names_revision(&call) => continue,
+        match written {
+            Err(e) if e.reason == "Conflict" && (from_cache || !patch_names_revision(&call)) => {
+                continue;
+            }
             other => return other,
         }
     }
     Err(ApiError::modified(&call.gr(), call.name()))
+}
+
+/// The object a patch makes of `old` (read at `revision`), checked, with its warnings.
+fn patched(call: &Call, old: &Value, revision: Revision) -> Result<(Value, Vec<String>), ApiError> {
+    let mut new = apply_patch(call, old)?;
+    objects::check_type(call.resource(), &mut new)?;
+    let warnings = check_fields(call, &mut new)?;
+    check_precondition(call, meta_str(&new, "resourceVersion"), revision)?;
+    Ok((merge_for_subresource(call, old, new)?, warnings))
 }
 
 fn patch_names_revision(call: &Call) -> bool {
@@ -1133,6 +1174,7 @@ async fn write_scale(
     old: &Value,
     revision: Revision,
     scale: &Value,
+    cached: bool,
 ) -> Result<Response, ApiError> {
     check_precondition(call, meta_str(scale, "resourceVersion"), revision)?;
     let replicas = &scale["spec"]["replicas"];
@@ -1159,7 +1201,7 @@ async fn write_scale(
     }
     at[last.as_str()] = replicas.clone();
     objects::prepare_update(call.resource(), old, &mut new);
-    let updated = write_update(call, old, revision, new).await?;
+    let updated = write_update(call, old, revision, new, cached).await?;
     Ok(request::ok(&paths.scale_of(&updated), Format::Json))
 }
 
@@ -1300,27 +1342,41 @@ async fn bind(call: Call) -> Result<Response, ApiError> {
             vec![barge_api::Cause::required("target.name", "")],
         ));
     }
-    let (old, revision) = call.read().await?;
-    if old["spec"]["nodeName"]
-        .as_str()
-        .is_some_and(|n| !n.is_empty())
-    {
+    // From the watch cache first; a conflict may only mean the cache was behind.
+    let (pod, revision, cached) = call.read_for_write(true).await?;
+    match bind_once(&call, pod, revision, &node).await {
+        Err(e) if cached && e.code == 409 => {
+            let (pod, revision) = call.read().await?;
+            bind_once(&call, pod, revision, &node).await?;
+        }
+        other => other?,
+    }
+    Ok(request::respond(
+        StatusCode::CREATED,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+        Format::Json,
+    ))
+}
+
+/// Writes `node` into the pod read at `revision`, with its PodScheduled condition.
+async fn bind_once(
+    call: &Call,
+    mut pod: Value,
+    revision: Revision,
+    node: &str,
+) -> Result<(), ApiError> {
+    if let Some(bound) = pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
         return Err(ApiError::conflict(
             &call.gr(),
             call.name(),
-            &format!(
-                "pod {} is already assigned to node {:?}",
-                call.name(),
-                old["spec"]["nodeName"].as_str().unwrap_or_default()
-            ),
+            &format!("pod {} is already assigned to node {bound:?}", call.name()),
         ));
     }
-    let mut new = old.clone();
-    new["spec"]["nodeName"] = json!(node);
-    let conditions = new["status"]["conditions"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    pod["spec"]["nodeName"] = json!(node);
+    let conditions = match pod["status"]["conditions"].take() {
+        Value::Array(c) => c,
+        _ => Vec::new(),
+    };
     let mut conditions: Vec<Value> = conditions
         .into_iter()
         .filter(|c| c["type"] != "PodScheduled")
@@ -1329,16 +1385,12 @@ async fn bind(call: Call) -> Result<Response, ApiError> {
         json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null,
                            "lastTransitionTime": format_rfc3339(SystemTime::now())}),
     );
-    new["status"]["conditions"] = json!(conditions);
+    pod["status"]["conditions"] = json!(conditions);
     call.store()
-        .update(&call.key(), call.encode_owned(new).0, revision, None)
+        .update(&call.key(), call.encode_owned(pod).0, revision, None)
         .await
         .map_err(|e| store_error(e, &call.gr(), call.name()))?;
-    Ok(request::respond(
-        StatusCode::CREATED,
-        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
-        Format::Json,
-    ))
+    Ok(())
 }
 
 /// What a delete asks for beyond the object's name.
