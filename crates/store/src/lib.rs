@@ -170,7 +170,9 @@ impl Watch {
     /// How many items a watcher may have in flight before its producer waits for it.
     pub(crate) const BUFFER: usize = 256;
 
-    pub(crate) fn channel() -> (mpsc::Sender<Result<WatchItem>>, Watch) {
+    /// A watch and the sender that feeds it (for stores built on other stores, such as the
+    /// wrappers tests use).
+    pub fn channel() -> (mpsc::Sender<Result<WatchItem>>, Watch) {
         let (tx, rx) = mpsc::channel(Self::BUFFER);
         (tx, Watch { rx })
     }

@@ -5,6 +5,7 @@ mod auth;
 mod bootstrap;
 mod kubectl;
 mod python;
+mod stale_cache;
 mod validation;
 
 use std::path::{Path, PathBuf};
