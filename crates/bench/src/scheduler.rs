@@ -454,26 +454,13 @@ async fn batch(
     let pods_path = format!("/api/v1/namespaces/{NAMESPACE}/pods");
     let revision = current_revision(conn, &pods_path).await?;
     let watch = client.connect(Protocol::Http2).await?;
-    let response = watch
-        .send(
-            Method::GET,
-            &format!(
-                "{pods_path}?watch=true&resourceVersion={revision}&labelSelector={}",
-                pods.selector()
-            ),
-            None,
-        )
-        .await?;
-    ensure!(
-        response.status() == StatusCode::OK,
-        "the watch failed with {}",
-        response.status()
-    );
     let seen = Arc::new(AtomicUsize::new(0));
     // In a JoinSet, so that the watch stops when the batch fails or times out.
     let mut watcher = JoinSet::new();
     watcher.spawn(watch_bindings(
-        response.into_body(),
+        watch,
+        format!("{pods_path}?labelSelector={}", pods.selector()),
+        revision,
         pods.prefix(),
         count,
         seen.clone(),
@@ -546,88 +533,176 @@ async fn batch(
 ///
 /// The server shares the machine, so lines are not decoded: only the name and `nodeName` are
 /// looked for (see [`bound_pod`]).
+/// Follows the pods of a batch until all `count` are bound and returns when each was first
+/// seen bound. A watch the server ends (as it does with a watcher that falls too far behind:
+/// upstream's cacher does the same) is started again from the last revision seen, or, when the
+/// server says that revision is gone, from a list (pods bound by then count as seen at the list).
 async fn watch_bindings(
-    mut body: hyper::body::Incoming,
+    conn: Connection,
+    list_path: String,
+    mut revision: String,
     prefix: String,
     count: usize,
     seen: Arc<AtomicUsize>,
 ) -> Result<Vec<Instant>> {
-    let mut bound: Vec<Option<Instant>> = vec![None; count];
-    let mut left = count;
-    let mut buffer = BytesMut::new();
-    // Where the search for the next newline resumes: a line can span many frames.
-    let mut scanned = 0;
-    while left > 0 {
-        let frame = body
-            .frame()
-            .await
-            .with_context(|| format!("the watch ended with {left} of {count} pods unbound"))?
-            .context("the watch failed")?;
-        let at = Instant::now();
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        buffer.extend_from_slice(&data);
-        while let Some(end) = buffer[scanned..].iter().position(|b| *b == b'\n') {
-            let line = buffer.split_to(scanned + end + 1);
-            scanned = 0;
-            match watch_event(&line) {
-                Event::Error => bail!(
-                    "the watch reported an error: {}",
-                    String::from_utf8_lossy(&line)
-                ),
-                Event::Bound { name, .. } => {
-                    let Some(i) = name
-                        .strip_prefix(prefix.as_str())
-                        .and_then(|i| i.parse::<usize>().ok())
-                        .filter(|i| *i < count)
-                    else {
-                        continue;
-                    };
-                    if bound[i].is_none() {
-                        bound[i] = Some(at);
-                        left -= 1;
-                        seen.fetch_add(1, Ordering::Relaxed);
+    let mut pods = Seen {
+        bound: vec![None; count],
+        left: count,
+        prefix,
+        seen,
+    };
+    let mut restarts = 0;
+    while pods.left > 0 {
+        let response = conn
+            .send(
+                Method::GET,
+                &format!("{list_path}&watch=true&resourceVersion={revision}"),
+                None,
+            )
+            .await?;
+        ensure!(
+            response.status() == StatusCode::OK,
+            "the watch failed with {}",
+            response.status()
+        );
+        let mut body = response.into_body();
+        let mut buffer = BytesMut::new();
+        // Where the search for the next newline resumes: a line can span many frames.
+        let mut scanned = 0;
+        let mut gone = false;
+        while pods.left > 0 && !gone {
+            let Some(frame) = body.frame().await else {
+                break;
+            };
+            let at = Instant::now();
+            let Ok(data) = frame.context("the watch failed")?.into_data() else {
+                continue;
+            };
+            buffer.extend_from_slice(&data);
+            while let Some(end) = buffer[scanned..].iter().position(|b| *b == b'\n') {
+                let line = buffer.split_to(scanned + end + 1);
+                scanned = 0;
+                match watch_event(&line) {
+                    Event::Error => gone = true,
+                    Event::Bound {
+                        name, revision: rv, ..
+                    } => {
+                        revision = rv.to_owned();
+                        pods.see(name, at);
                     }
+                    Event::Other { revision: Some(rv) } => revision = rv.to_owned(),
+                    Event::Other { revision: None } => {}
                 }
-                Event::Other => {}
             }
+            scanned = buffer.len();
         }
-        scanned = buffer.len();
+        if pods.left == 0 {
+            break;
+        }
+        restarts += 1;
+        ensure!(
+            restarts <= 10,
+            "the watch ended 10 times with {} of {count} pods unbound",
+            pods.left
+        );
+        if gone {
+            let (status, body) = conn.call(Method::GET, &list_path, None).await?;
+            ensure!(
+                status == StatusCode::OK,
+                "list of pods failed with {status}"
+            );
+            let list: Value = serde_json::from_slice(&body)?;
+            let at = Instant::now();
+            for pod in list["items"].as_array().into_iter().flatten() {
+                if pod["spec"]["nodeName"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty())
+                {
+                    pods.see(pod["metadata"]["name"].as_str().unwrap_or_default(), at);
+                }
+            }
+            revision = list["metadata"]["resourceVersion"]
+                .as_str()
+                .context("the list has no resourceVersion")?
+                .to_owned();
+        }
+        eprintln!(
+            "the watch ended ({} pods unbound); watching again from {revision}",
+            pods.left
+        );
     }
-    Ok(bound.into_iter().map(|at| at.expect("all bound")).collect())
+    Ok(pods
+        .bound
+        .into_iter()
+        .map(|at| at.expect("all bound"))
+        .collect())
+}
+
+/// When each pod of a batch was first seen bound.
+struct Seen {
+    bound: Vec<Option<Instant>>,
+    left: usize,
+    /// The batch's pod names without their index.
+    prefix: String,
+    /// How many are bound, for the batch's progress line.
+    seen: Arc<AtomicUsize>,
+}
+
+impl Seen {
+    fn see(&mut self, name: &str, at: Instant) {
+        let Some(i) = name
+            .strip_prefix(self.prefix.as_str())
+            .and_then(|i| i.parse::<usize>().ok())
+            .filter(|i| *i < self.bound.len())
+        else {
+            return;
+        };
+        if self.bound[i].is_none() {
+            self.bound[i] = Some(at);
+            self.left -= 1;
+            self.seen.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// What the benchmark needs from one watch event line.
 #[derive(Debug, PartialEq, Eq)]
 enum Event<'a> {
-    /// A pod with a non-empty `spec.nodeName`.
-    Bound { name: &'a str, node: &'a str },
+    /// A pod with a non-empty `spec.nodeName`, at a resourceVersion.
+    Bound {
+        name: &'a str,
+        node: &'a str,
+        revision: &'a str,
+    },
     /// An `ERROR` event (the watch ends after it).
     Error,
     /// Anything else: a pod not yet bound, a bookmark.
-    Other,
+    Other { revision: Option<&'a str> },
 }
 
 /// Reads a watch event line without decoding it: the server writes compact JSON with the
-/// object's `metadata` (its `name` first among the fields named `name`) before its `spec`.
-/// `"nodeName":` appears nowhere else in a pod (`nominatedNodeName` and managedFields'
-/// `f:nodeName` differ by the quote).
+/// object's `metadata` (its `name` and `resourceVersion` first among the fields so named)
+/// before its `spec`. `"nodeName":` appears nowhere else in a pod (`nominatedNodeName` and
+/// managedFields' `f:nodeName` differ by the quote). An error is a small `Status` object.
 fn watch_event(line: &[u8]) -> Event<'_> {
-    if find(line, br#""type":"ERROR""#).is_some_and(|at| at < 16) {
+    if line.len() < 4096
+        && find(line, br#""type":"ERROR""#).is_some()
+        && find(line, br#""kind":"Status""#).is_some()
+    {
         return Event::Error;
     }
-    let Some(node) = string_after(line, br#""nodeName":""#) else {
-        return Event::Other;
+    let meta = find(line, br#""metadata":{"#).map(|at| &line[at..]);
+    let revision = meta.and_then(|m| string_after(m, br#""resourceVersion":""#));
+    let Some(node) = string_after(line, br#""nodeName":""#).filter(|n| !n.is_empty()) else {
+        return Event::Other { revision };
     };
-    if node.is_empty() {
-        return Event::Other;
-    }
-    let name =
-        find(line, br#""metadata":{"#).and_then(|at| string_after(&line[at..], br#""name":""#));
-    match name {
-        Some(name) => Event::Bound { name, node },
-        None => Event::Other,
+    match (meta.and_then(|m| string_after(m, br#""name":""#)), revision) {
+        (Some(name), Some(revision)) => Event::Bound {
+            name,
+            node,
+            revision,
+        },
+        _ => Event::Other { revision },
     }
 }
 
@@ -669,12 +744,13 @@ mod tests {
 
     #[test]
     fn finds_the_name_and_node_of_a_bound_pod() {
-        let line = br#"{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"name":"sched-abc-0-17","generateName":"x-","namespace":"bench-scheduler","labels":{"name":"label"},"managedFields":[{"fieldsV1":{"f:spec":{"f:nodeName":{}}}}]},"spec":{"containers":[{"name":"pause"}],"nodeName":"bench-3"},"status":{"nominatedNodeName":"bench-9"}}}"#;
+        let line = br#"{"type":"MODIFIED","object":{"kind":"Pod","apiVersion":"v1","metadata":{"resourceVersion":"77","name":"sched-abc-0-17","generateName":"x-","namespace":"bench-scheduler","labels":{"name":"label"},"managedFields":[{"fieldsV1":{"f:spec":{"f:nodeName":{}}}}]},"spec":{"containers":[{"name":"pause"}],"nodeName":"bench-3"},"status":{"nominatedNodeName":"bench-9"}}}"#;
         assert_eq!(
             watch_event(line),
             Event::Bound {
                 name: "sched-abc-0-17",
-                node: "bench-3"
+                node: "bench-3",
+                revision: "77",
             }
         );
     }
@@ -682,16 +758,25 @@ mod tests {
     #[test]
     fn pods_without_a_node_and_errors_are_not_bindings() {
         let added = br#"{"type":"ADDED","object":{"kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"pause"}]},"status":{"nominatedNodeName":"n"}}}"#;
-        assert_eq!(watch_event(added), Event::Other);
+        assert_eq!(watch_event(added), Event::Other { revision: None });
         let empty =
             br#"{"type":"MODIFIED","object":{"metadata":{"name":"p"},"spec":{"nodeName":""}}}"#;
-        assert_eq!(watch_event(empty), Event::Other);
+        assert_eq!(watch_event(empty), Event::Other { revision: None });
         let error =
             br#"{"type":"ERROR","object":{"kind":"Status","code":410,"message":"too old"}}"#;
         assert_eq!(watch_event(error), Event::Error);
+        // Keys in another order (a JSON map without insertion order) are still an error.
+        let sorted =
+            br#"{"object":{"code":410,"kind":"Status","message":"too old"},"type":"ERROR"}"#;
+        assert_eq!(watch_event(sorted), Event::Error);
         let bookmark =
             br#"{"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"12"}}}"#;
-        assert_eq!(watch_event(bookmark), Event::Other);
+        assert_eq!(
+            watch_event(bookmark),
+            Event::Other {
+                revision: Some("12")
+            }
+        );
     }
 
     #[test]
