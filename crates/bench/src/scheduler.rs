@@ -454,13 +454,16 @@ async fn batch(
     let pods_path = format!("/api/v1/namespaces/{NAMESPACE}/pods");
     let revision = current_revision(conn, &pods_path).await?;
     let watch = client.connect(Protocol::Http2).await?;
+    let list_path = format!("{pods_path}?labelSelector={}", pods.selector());
+    // The watch starts before the first create.
+    let first = open_watch(&watch, &list_path, &revision).await?;
     let seen = Arc::new(AtomicUsize::new(0));
     // In a JoinSet, so that the watch stops when the batch fails or times out.
     let mut watcher = JoinSet::new();
     watcher.spawn(watch_bindings(
         watch,
-        format!("{pods_path}?labelSelector={}", pods.selector()),
-        revision,
+        first,
+        list_path,
         pods.prefix(),
         count,
         seen.clone(),
@@ -529,18 +532,17 @@ async fn batch(
 
 /// Reads a watch of the batch's pods until every one of `count` (named `prefix` and their
 /// index) has been seen with a node; returns, per pod, the instant its binding arrived.
-/// `seen` counts them as they come, for the caller's progress and timeout message.
+/// `seen` counts them as they come, for the caller's progress and timeout message. A watch
+/// the server ends (as it ends a watcher too far behind, like upstream's cacher) is started
+/// again from the last revision seen, or, when the server says that revision is gone, from a
+/// list (pods bound by then count as seen at the list).
 ///
-/// The server shares the machine, so lines are not decoded: only the name and `nodeName` are
-/// looked for (see [`bound_pod`]).
-/// Follows the pods of a batch until all `count` are bound and returns when each was first
-/// seen bound. A watch the server ends (as it does with a watcher that falls too far behind:
-/// upstream's cacher does the same) is started again from the last revision seen, or, when the
-/// server says that revision is gone, from a list (pods bound by then count as seen at the list).
+/// The server shares the machine, so lines are not decoded: only the name, revision and
+/// `nodeName` are looked for (see [`watch_event`]).
 async fn watch_bindings(
     conn: Connection,
+    mut body: hyper::body::Incoming,
     list_path: String,
-    mut revision: String,
     prefix: String,
     count: usize,
     seen: Arc<AtomicUsize>,
@@ -551,21 +553,9 @@ async fn watch_bindings(
         prefix,
         seen,
     };
+    let mut revision = String::new();
     let mut restarts = 0;
-    while pods.left > 0 {
-        let response = conn
-            .send(
-                Method::GET,
-                &format!("{list_path}&watch=true&resourceVersion={revision}"),
-                None,
-            )
-            .await?;
-        ensure!(
-            response.status() == StatusCode::OK,
-            "the watch failed with {}",
-            response.status()
-        );
-        let mut body = response.into_body();
+    loop {
         let mut buffer = BytesMut::new();
         // Where the search for the next newline resumes: a line can span many frames.
         let mut scanned = 0;
@@ -605,7 +595,7 @@ async fn watch_bindings(
             "the watch ended 10 times with {} of {count} pods unbound",
             pods.left
         );
-        if gone {
+        if gone || revision.is_empty() {
             let (status, body) = conn.call(Method::GET, &list_path, None).await?;
             ensure!(
                 status == StatusCode::OK,
@@ -630,12 +620,29 @@ async fn watch_bindings(
             "the watch ended ({} pods unbound); watching again from {revision}",
             pods.left
         );
+        body = open_watch(&conn, &list_path, &revision).await?;
     }
     Ok(pods
         .bound
         .into_iter()
         .map(|at| at.expect("all bound"))
         .collect())
+}
+
+/// Starts a watch of `list_path` from `revision`.
+async fn open_watch(
+    conn: &Connection,
+    list_path: &str,
+    revision: &str,
+) -> Result<hyper::body::Incoming> {
+    let path = format!("{list_path}&watch=true&resourceVersion={revision}");
+    let response = conn.send(Method::GET, &path, None).await?;
+    ensure!(
+        response.status() == StatusCode::OK,
+        "the watch failed with {}",
+        response.status()
+    );
+    Ok(response.into_body())
 }
 
 /// When each pod of a batch was first seen bound.
