@@ -113,29 +113,21 @@ async fn patches_and_bindings_over_a_stale_cache_keep_the_stores_state() {
         "binding.json",
         r#"{"apiVersion":"v1","kind":"Binding","metadata":{"name":"p"},"target":{"kind":"Node","name":"n1"}}"#,
     );
-    c.ok(&[
+    let bind = [
         "create",
         "--raw",
         "/api/v1/namespaces/default/pods/p/binding",
         "-f",
         binding.to_str().unwrap(),
-    ])
-    .await;
+    ];
+    c.ok(&bind).await;
     assert_eq!(get("pod/p", "{.spec.nodeName}").await, "n1");
     assert_eq!(
         get("pod/p", "{.metadata.labels}").await,
         r#"{"first":"1","run":"p","second":"2"}"#
     );
     // Bound in the store, unbound in the stale copy: a second binding is refused.
-    let err = c
-        .fails(&[
-            "create",
-            "--raw",
-            "/api/v1/namespaces/default/pods/p/binding",
-            "-f",
-            binding.to_str().unwrap(),
-        ])
-        .await;
+    let err = c.fails(&bind).await;
     assert!(err.contains("is already assigned to node \"n1\""), "{err}");
     held.send_replace(false);
 }
