@@ -1015,9 +1015,8 @@ pub async fn patch(call: Call) -> Result<Response, ApiError> {
             }
         };
         match written {
-            Err(e) if e.reason == "Conflict" && (from_cache || !patch_names_revision(&call)) => {
-                continue;
-            }
+            Err(_) if from_cache => continue,
+            Err(e) if e.reason == "Conflict" && !patch_names_revision(&call) => continue,
             other => return other,
         }
     }
