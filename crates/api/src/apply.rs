@@ -544,6 +544,24 @@ fn omit_empty_metadata(obj: &mut Value) {
     }
 }
 
+/// The fields of two maps (either may be absent), each once with its value on either side:
+/// the left map's in its order, then those only the right one has.
+fn fields_of_both<'v>(
+    lm: Option<&'v Map<String, Value>>,
+    rm: Option<&'v Map<String, Value>>,
+) -> impl Iterator<Item = (&'v String, Option<&'v Value>, Option<&'v Value>)> {
+    let left = lm
+        .into_iter()
+        .flatten()
+        .map(move |(k, lv)| (k, Some(lv), rm.and_then(|m| m.get(k))));
+    let right = rm
+        .into_iter()
+        .flatten()
+        .filter(move |(k, _)| !lm.is_some_and(|m| m.contains_key(*k)))
+        .map(|(k, rv)| (k, None, Some(rv)));
+    left.chain(right)
+}
+
 fn too_deep(v: &Value) -> bool {
     too_deep_from(v, 0)
 }
@@ -1589,12 +1607,7 @@ impl<'s> Schema<'s> {
         path: &mut Vec<Pe>,
         cmp: &mut Comparison,
     ) {
-        let left = lm.iter().map(|(k, lv)| (k, Some(lv), rm.get(k)));
-        let right = rm
-            .iter()
-            .filter(|(k, _)| !lm.contains_key(*k))
-            .map(|(k, rv)| (k, None, Some(rv)));
-        for (k, lv, rv) in left.chain(right) {
+        for (k, lv, rv) in fields_of_both(Some(lm), Some(rm)) {
             if k == skip {
                 continue;
             }
@@ -1639,20 +1652,10 @@ impl<'s> Schema<'s> {
                 compare_leaf(lhs, rhs, path, cmp);
                 return;
             }
-            for (k, lv) in lm.into_iter().flatten() {
+            for (k, lv, rv) in fields_of_both(lm, rm) {
                 names.push(k);
                 path.push(Pe::Field(k.clone()));
-                self.compare_node(Some(lv), rm.and_then(|m| m.get(k)), names, path, false, cmp);
-                path.pop();
-                names.pop();
-            }
-            for (k, rv) in rm.into_iter().flatten() {
-                if lm.is_some_and(|m| m.contains_key(k)) {
-                    continue;
-                }
-                names.push(k);
-                path.push(Pe::Field(k.clone()));
-                self.compare_node(None, Some(rv), names, path, false, cmp);
+                self.compare_node(lv, rv, names, path, false, cmp);
                 path.pop();
                 names.pop();
             }

@@ -306,16 +306,14 @@ impl Reconciler for NodeIpamController {
             return Ok(None);
         };
         self.ctx.informers.nodes.synced().await;
-        let node = self.ctx.informers.nodes.cache().get("", &key.name);
+        let Some(node) = self.ctx.informers.nodes.cache().get("", &key.name) else {
+            self.lock(allocator).set(&key.name, Vec::new());
+            return Ok(None);
+        };
         let block = {
             let mut alloc = self.lock(allocator);
-            let Some(node) = &node else {
-                alloc.set(&key.name, Vec::new());
-                return Ok(None);
-            };
-            let shown = node_cidrs(node);
-            if has_pod_cidr(node) || node.metadata.deletion_timestamp.is_some() {
-                alloc.set(&key.name, shown);
+            if has_pod_cidr(&node) || node.metadata.deletion_timestamp.is_some() {
+                alloc.set(&key.name, node_cidrs(&node));
                 return Ok(None);
             }
             // A block given earlier that the cache does not show yet is given again.
@@ -326,7 +324,6 @@ impl Reconciler for NodeIpamController {
                     .inspect(|b| alloc.set(&key.name, vec![*b])),
             }
         };
-        let Some(node) = node else { return Ok(None) };
         let Some(block) = block else {
             self.recorder
                 .publish(
